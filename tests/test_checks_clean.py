@@ -1,0 +1,12 @@
+"""On a healthy desk every check passes and reports nothing that fails."""
+
+from tests.conftest import RunChecks
+
+
+def test_every_check_passes_on_the_clean_seed(seeded_db, run_checks: RunChecks) -> None:  # type: ignore[no-untyped-def]
+    result, report = run_checks(seeded_db("clean"), "-m", "not broker")
+    result.assert_outcomes(passed=report["summary"]["collected"] - report["summary"].get("deselected", 0))
+    assert report["tradewatch"]["demo"] is False
+    for test in report["tests"]:
+        failing = [f for f in test["metadata"].get("findings", []) if f["severity"] != "INFO"]
+        assert failing == [], test["nodeid"]

@@ -1,0 +1,3 @@
+"""tradewatch console script."""
+def main() -> int:
+    return 0

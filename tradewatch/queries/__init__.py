@@ -1,0 +1,1 @@
+"""The check queries: each returns the findings that break one invariant."""

@@ -1,0 +1,285 @@
+"""Every tradewatch setting, declared once and resolved once per run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+# Precedence, highest first: command-line option, environment variable, ini option, default.
+
+
+class SettingError(ValueError):
+    """A setting holds a value that cannot be used."""
+
+
+def parse_bool(text: str) -> bool:
+    """Read a yes/no setting the way shells and ini files write it."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingError(f"expected true/false, got {text!r}")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Read an ISO-8601 timestamp; one without a zone is taken as UTC."""
+    try:
+        stamp = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise SettingError(
+            f"expected an ISO-8601 timestamp like 2025-12-31T15:45:00-05:00, got {text!r}"
+        ) from exc
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def parse_positive_float(text: str) -> float:
+    """Read a threshold that must be above zero."""
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise SettingError(f"expected a number, got {text!r}") from exc
+    if value <= 0:
+        raise SettingError(f"expected a number above 0, got {text!r}")
+    return value
+
+
+def parse_positive_int(text: str) -> int:
+    """Read a count that must be above zero."""
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise SettingError(f"expected a whole number, got {text!r}") from exc
+    if value <= 0:
+        raise SettingError(f"expected a whole number above 0, got {text!r}")
+    return value
+
+
+def parse_text(text: str) -> str | None:
+    """Read free text; empty means unset."""
+    return text.strip() or None
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """Where one setting may come from, its default and how to read it."""
+
+    name: str
+    help: str
+    parse: Callable[[str], Any]
+    default: str | None = None
+    ini: str | None = None
+    cli: str | None = None
+    env: str | None = None
+    flag: bool = False
+
+
+SPECS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        "database_url",
+        "libpq URL of the watched database; unset runs the embedded demo database",
+        parse_text,
+        cli="--database-url",
+        env="DATABASE_URL",
+    ),
+    SettingSpec(
+        "require_database",
+        "refuse to fall back to the embedded demo database (for scheduled jobs)",
+        parse_bool,
+        default="false",
+        ini="tradewatch_require_database",
+        cli="--require-database",
+        env="TRADEWATCH_REQUIRE_DATABASE",
+        flag=True,
+    ),
+    SettingSpec(
+        "statement_timeout_s",
+        "seconds one check query may run before it is cancelled",
+        parse_positive_float,
+        default="30",
+        ini="tradewatch_statement_timeout",
+        cli="--statement-timeout",
+        env="TRADEWATCH_STATEMENT_TIMEOUT",
+    ),
+    SettingSpec(
+        "as_of",
+        "the 'now' of every time-based check (ISO-8601); default: the wall clock, "
+        "or the demo snapshot's time on the demo database",
+        parse_timestamp,
+        cli="--as-of",
+        env="TRADEWATCH_AS_OF",
+    ),
+    SettingSpec(
+        "stuck_order_minutes",
+        "minutes an order may stay pending before it is stuck",
+        parse_positive_float,
+        default="5",
+        ini="tradewatch_stuck_order_minutes",
+        cli="--stuck-order-minutes",
+    ),
+    SettingSpec(
+        "qty_mismatch_pct",
+        "quantity difference (percent) at or above which a mismatch is CRITICAL",
+        parse_positive_float,
+        default="10",
+        ini="tradewatch_qty_mismatch_pct",
+        cli="--qty-mismatch-pct",
+    ),
+    SettingSpec(
+        "stale_cycle_minutes",
+        "minutes a running cycle may go without an update",
+        parse_positive_float,
+        default="30",
+        ini="tradewatch_stale_cycle_minutes",
+        cli="--stale-cycle-minutes",
+    ),
+    SettingSpec(
+        "stale_pnl_minutes",
+        "minutes an open position's P&L may go without an update",
+        parse_positive_float,
+        default="10",
+        ini="tradewatch_stale_pnl_minutes",
+        cli="--stale-pnl-minutes",
+    ),
+    SettingSpec(
+        "lookback_hours",
+        "hours of closed history the order checks read (open positions and pending "
+        "orders are always read); the migrations fix older history once",
+        parse_positive_float,
+        default="24",
+        ini="tradewatch_lookback_hours",
+        cli="--lookback-hours",
+    ),
+    SettingSpec(
+        "findings_cap",
+        "most findings one test writes into the JSON report (the count is always whole)",
+        parse_positive_int,
+        default="200",
+        ini="tradewatch_findings_cap",
+        cli="--findings-cap",
+    ),
+    SettingSpec(
+        "report_path",
+        "where the pytest-json-report file is written; empty turns it off",
+        parse_text,
+        default="reports/tradewatch.json",
+        ini="tradewatch_report",
+        cli="--tradewatch-report",
+    ),
+    SettingSpec(
+        "broker_cassette",
+        "vcrpy cassette to replay (or record) the broker from; "
+        "default: none live, cassettes/demo.yaml on the demo database",
+        parse_text,
+        ini="tradewatch_broker_cassette",
+        cli="--broker-cassette",
+        env="TRADEWATCH_BROKER_CASSETTE",
+    ),
+    SettingSpec(
+        "alpaca_api_key",
+        "Alpaca API key id (secret: never written anywhere)",
+        parse_text,
+        env="ALPACA_API_KEY",
+    ),
+    SettingSpec(
+        "alpaca_secret_key",
+        "Alpaca secret key (secret: never written anywhere)",
+        parse_text,
+        env="ALPACA_SECRET_KEY",
+    ),
+    SettingSpec(
+        "alpaca_paper",
+        "trade against the paper account",
+        parse_bool,
+        default="true",
+        env="ALPACA_PAPER",
+    ),
+    SettingSpec(
+        "alpaca_base_url",
+        "override of the broker's base URL (a proxy or a local test server)",
+        parse_text,
+        env="ALPACA_BASE_URL",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings of one run."""
+
+    database_url: str | None
+    require_database: bool
+    statement_timeout_s: float
+    as_of: datetime | None
+    stuck_order_minutes: float
+    qty_mismatch_pct: float
+    stale_cycle_minutes: float
+    stale_pnl_minutes: float
+    lookback_hours: float
+    findings_cap: int
+    report_path: str | None
+    broker_cassette: str | None
+    alpaca_api_key: str | None
+    alpaca_secret_key: str | None
+    alpaca_paper: bool
+    alpaca_base_url: str | None
+
+    def __repr__(self) -> str:
+        # Keep the broker keys out of tracebacks and logs.
+        shown = {
+            key: ("***" if key in ("alpaca_api_key", "alpaca_secret_key") and value else value)
+            for key, value in vars(self).items()
+        }
+        return f"Settings({shown})"
+
+
+def register_options(parser: pytest.Parser) -> None:
+    """Declare every setting's ini and command-line form under one option group."""
+    group = parser.getgroup("tradewatch", "tradewatch data-quality checks")
+    for spec in SPECS:
+        if spec.cli:
+            if spec.flag:
+                group.addoption(spec.cli, action="store_const", const="true", dest=spec.name,
+                                default=None, help=spec.help)
+            else:
+                group.addoption(spec.cli, action="store", dest=spec.name, default=None,
+                                help=spec.help)
+        if spec.ini:
+            parser.addini(spec.ini, spec.help, type="string", default=spec.default or "")
+
+
+def resolve(
+    cli_values: Mapping[str, str | None],
+    env: Mapping[str, str],
+    ini_values: Mapping[str, str],
+) -> Settings:
+    """Pick each setting from its highest-precedence source and parse it."""
+    values: dict[str, Any] = {}
+    for spec in SPECS:
+        raw, source = spec.default, "default"
+        if spec.ini:
+            # getini already falls back to the default, so an empty value was set on purpose.
+            text = ini_values.get(spec.ini, "")
+            if text != "" or spec.default is not None:
+                raw, source = text, f"ini option {spec.ini}"
+        if spec.env and env.get(spec.env, "") != "":
+            raw, source = env[spec.env], f"environment variable {spec.env}"
+        if spec.cli and cli_values.get(spec.name) is not None:
+            raw, source = cli_values[spec.name], f"option {spec.cli}"
+        try:
+            values[spec.name] = spec.parse(raw) if raw is not None else None
+        except SettingError as exc:
+            raise SettingError(f"{source}: {exc}") from None
+    return Settings(**values)
+
+
+def resolve_from_pytest(config: pytest.Config) -> Settings:
+    """Resolve the settings of a pytest run from its options, environment and ini file."""
+    cli_values = {spec.name: config.getoption(spec.name) for spec in SPECS if spec.cli}
+    ini_values = {spec.ini: str(config.getini(spec.ini)) for spec in SPECS if spec.ini}
+    return resolve(cli_values, os.environ, ini_values)
