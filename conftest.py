@@ -1,3 +1,8 @@
-"""Loads the tradewatch pytest plugin (and pytester, which the self-tests drive it with)."""
+"""Loads the tradewatch pytest plugins (and pytester, which the self-tests drive them with)."""
 
-pytest_plugins = ["tradewatch.plugin", "pytester"]
+pytest_plugins = [
+    "tradewatch.plugin",
+    "tradewatch.broker_plugin",
+    "tradewatch.terminal",
+    "pytester",
+]

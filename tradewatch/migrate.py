@@ -9,12 +9,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import psycopg
 from psycopg import conninfo
 from yoyo import get_backend, read_migrations
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # The migrations a database already at Phase 1 has had by hand.
 PHASE1_IDS = ("0001.base-schema", "0002.orders-table")
+
+
+class MigrationError(RuntimeError):
+    """A migration failed and its transaction was rolled back."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,10 @@ def apply(url: str, *, target: str | None = None) -> list[str]:
     """Apply pending migrations in order (each in its own transaction); return their ids."""
     with _backend(url) as (backend, migrations), backend.lock():
         todo = _up_to(target, [m.id for m in backend.to_apply(migrations)])
-        backend.apply_migrations(migrations.filter(lambda m: m.id in todo))
+        try:
+            backend.apply_migrations(migrations.filter(lambda m: m.id in todo))
+        except psycopg.Error as exc:
+            raise MigrationError(_explain(exc)) from exc
         return todo
 
 
@@ -90,8 +98,28 @@ def rollback(url: str, *, target: str | None = None) -> list[str]:
     """Roll back the newest migration, or every one after target ('zero' for all)."""
     undo = rollback_ids(url, target=target)
     with _backend(url) as (backend, migrations), backend.lock():
-        backend.rollback_migrations(backend.to_rollback(migrations).filter(lambda m: m.id in undo))
+        try:
+            backend.rollback_migrations(backend.to_rollback(migrations).filter(lambda m: m.id in undo))
+        except psycopg.Error as exc:
+            raise MigrationError(_explain(exc)) from exc
     return undo
+
+
+def resolve_id(url: str, target: str | None) -> str | None:
+    """Expand a migration id's unique prefix ('0003' is '0003.order-purpose')."""
+    if target is None or target == "zero":
+        return target
+    ids = [state.id for state in status(url)]
+    matches = [i for i in ids if i == target or i.startswith(f"{target}.")]
+    if len(matches) != 1:
+        raise ValueError(f"no migration {target!r} here; expected one of {', '.join(ids)}")
+    return matches[0]
+
+
+def _explain(exc: psycopg.Error) -> str:
+    """The server's message and hint, which say what was refused and how to proceed."""
+    message = exc.diag.message_primary or str(exc).strip()
+    return f"{message} (hint: {exc.diag.message_hint})" if exc.diag.message_hint else message
 
 
 def baseline(url: str) -> list[str]:

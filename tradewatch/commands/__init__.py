@@ -1,0 +1,1 @@
+"""The tradewatch console script's subcommands, one module each."""

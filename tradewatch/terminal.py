@@ -1,0 +1,1 @@
+"""The findings table printed at the end of a checks run."""
