@@ -1,1 +1,212 @@
 """Broker fixtures for the checks: one alpaca-py snapshot per run, live or replayed."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext, suppress
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+import vcr
+from vcr.errors import CannotOverwriteExistingCassetteException
+
+from tradewatch import demo
+from tradewatch.broker import BrokerClient, BrokerSnapshot, BrokerUnavailable, take_snapshot
+from tradewatch.plugin import ReportFindings
+from tradewatch.queries import broker as reconcile
+from tradewatch.settings import Settings
+from tradewatch.watched import WatchedDatabase
+
+Mode = Literal["live", "replay", "record", "skipped"]
+# Request headers that carry credentials; the cassette never stores them.
+SECRET_HEADERS = ("APCA-API-KEY-ID", "APCA-API-SECRET-KEY", "Authorization", "Cookie")
+_SECRET_NAME = re.compile(r"secret|token|password|passwd|api[-_]?key|authorization|cookie", re.IGNORECASE)
+REDACTED = "<redacted>"
+
+
+@dataclass(frozen=True)
+class BrokerPlan:
+    """How this run reaches the broker, decided once from the settings."""
+
+    mode: Mode
+    cassette: Path | None
+    record_mode: str
+    paper: bool
+    reason: str = ""
+
+    def describe(self, root: Path) -> dict[str, Any]:
+        """The run metadata's broker entry (the cassette relative to root when inside it)."""
+        cassette = None
+        if self.cassette is not None:
+            inside = self.cassette.is_relative_to(root)
+            cassette = str(self.cassette.relative_to(root) if inside else self.cassette)
+        return {"mode": self.mode, "cassette": cassette, "paper": self.paper}
+
+
+def plan(settings: Settings, record_mode: str, is_demo: bool, root: Path) -> BrokerPlan:
+    """Live with credentials, replay or record with a cassette, skipped with neither."""
+    cassette = None
+    if settings.broker_cassette:
+        cassette = root / settings.broker_cassette  # an absolute path stays as it is
+    elif is_demo:
+        cassette = demo.DEMO_CASSETTE
+    paper = settings.alpaca_paper
+    if cassette is None:
+        if settings.alpaca_api_key and settings.alpaca_secret_key:
+            return BrokerPlan("live", None, "none", paper)
+        return BrokerPlan(
+            "skipped", None, "none", paper,
+            "no broker credentials (ALPACA_API_KEY, ALPACA_SECRET_KEY) and no --broker-cassette",
+        )
+    # The demo's default cassette is only ever replayed: recording needs one named on purpose.
+    if record_mode == "none" or not settings.broker_cassette:
+        return BrokerPlan("replay", cassette, "none", paper)
+    return BrokerPlan("record", cassette, record_mode, paper)
+
+
+class BrokerFeed:
+    """The run's broker snapshot, taken on first use inside a check, so a failure errors the check."""
+
+    def __init__(self, plan: BrokerPlan, watched: WatchedDatabase) -> None:
+        self.plan = plan
+        self.watched = watched
+        self._snapshot: BrokerSnapshot | None = None
+        self._failure: BrokerUnavailable | None = None
+        self._skip_reported = False
+
+    def get(self, report_findings: ReportFindings) -> BrokerSnapshot:
+        """The snapshot; skips the check (saying why, once per run) when the broker is not configured."""
+        if self.plan.mode == "skipped":
+            if not self._skip_reported:
+                self._skip_reported = True
+                report_findings([reconcile.skipped(self.plan.reason)])
+            pytest.skip(f"broker reconciliation skipped: {self.plan.reason}")
+        if self._failure is not None:
+            raise self._failure  # The broker is asked once per run, not once per check.
+        if self._snapshot is None:
+            try:
+                self._snapshot = self._take()
+            except BrokerUnavailable as exc:
+                self._failure = exc
+                raise
+        return self._snapshot
+
+    def _take(self) -> BrokerSnapshot:
+        settings, cassette = self.watched.settings, self.plan.cassette
+        if self.plan.mode == "replay" and cassette is not None and not cassette.exists():
+            raise BrokerUnavailable(
+                f"broker cassette {cassette} does not exist: record it with "
+                f"--broker-cassette={cassette} --record-mode=once"
+            )
+        has_keys = bool(settings.alpaca_api_key and settings.alpaca_secret_key)
+        replays_only = self.plan.record_mode == "once" and cassette is not None and cassette.exists()
+        if self.plan.mode == "record" and not has_keys and not replays_only:
+            raise BrokerUnavailable(
+                "recording a broker cassette needs ALPACA_API_KEY and ALPACA_SECRET_KEY"
+            )
+        client = BrokerClient(settings, placeholder_keys=self.plan.mode == "replay")
+        db_order_ids = [order.alpaca_order_id for order in reconcile.open_orders(self.watched)]
+        try:
+            with self._cassette(settings):
+                return take_snapshot(
+                    client, self.watched.as_of, timedelta(hours=settings.lookback_hours), db_order_ids
+                )
+        except CannotOverwriteExistingCassetteException as exc:
+            asked = exc.failed_request
+            what = f"{asked.method} {asked.path}" if asked is not None else "a request"
+            raise BrokerUnavailable(
+                f"broker cassette {cassette} has no recorded reply to {what} (record mode "
+                f"{self.plan.record_mode}); record it again with --record-mode=new_episodes"
+            ) from None
+
+    def _cassette(self, settings: Settings) -> AbstractContextManager[Any]:
+        if self.plan.cassette is None:
+            return nullcontext()
+        secrets = [key for key in (settings.alpaca_api_key, settings.alpaca_secret_key) if key]
+        return recording(self.plan.cassette, self.plan.record_mode, secrets)
+
+
+def recording(path: Path, record_mode: str, secrets: list[str]) -> AbstractContextManager[Any]:
+    """vcrpy around the snapshot's requests, with credentials and secret-looking values filtered out."""
+    if record_mode == "rewrite":  # pytest-recording's mode: the cassette starts afresh
+        path.unlink(missing_ok=True)
+        record_mode = "new_episodes"
+    recorder = vcr.VCR(
+        record_mode=record_mode,
+        # Not by host: a cassette replays whichever server recorded it.
+        match_on=("method", "path", "query"),
+        filter_headers=list(SECRET_HEADERS),
+        before_record_request=request_scrubber(secrets),
+        before_record_response=response_scrubber(secrets),
+        decode_compressed_response=True,
+        # A recording cut short by a broker failure must not replace a good cassette.
+        record_on_exception=False,
+    )
+    cassette: AbstractContextManager[Any] = recorder.use_cassette(str(path))
+    return cassette
+
+
+def _scrub_text(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _scrub_json(value: Any) -> Any:
+    """Redact every value whose key looks secret, at any depth."""
+    if isinstance(value, dict):
+        return {key: REDACTED if _SECRET_NAME.search(str(key)) else _scrub_json(item)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrub_json(item) for item in value]
+    return value
+
+
+def request_scrubber(secrets: list[str]) -> Callable[[Any], Any]:
+    """vcrpy's before_record_request: the secrets' values out of the URL (headers are filtered)."""
+
+    def scrub(request: Any) -> Any:
+        request.uri = _scrub_text(request.uri, secrets)
+        return request
+
+    return scrub
+
+
+def response_scrubber(secrets: list[str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """vcrpy's before_record_response: secret-looking headers, JSON fields and values out."""
+
+    def scrub(response: dict[str, Any]) -> dict[str, Any]:
+        response["headers"] = {
+            name: [_scrub_text(str(value), secrets) for value in values]
+            for name, values in response.get("headers", {}).items()
+            if not _SECRET_NAME.search(name)
+        }
+        body = response.get("body") or {}
+        raw = body.get("string", b"")
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        with suppress(ValueError):  # a body that is not JSON (a garbled reply) stays as it came
+            data = json.loads(text)
+            cleaned = _scrub_json(data)
+            if cleaned != data:  # keep the broker's own bytes unless something was redacted
+                text = json.dumps(cleaned)
+        if "string" in body:
+            body["string"] = _scrub_text(text, secrets).encode()
+        return response
+
+    return scrub
+
+
+@pytest.fixture(scope="session")
+def broker_snapshot(
+    pytestconfig: pytest.Config, watched_db: WatchedDatabase, run_metadata: dict[str, Any]
+) -> BrokerFeed:
+    """The run's one broker snapshot, taken lazily by the first broker check that asks."""
+    record_mode = pytestconfig.getoption("record_mode", None) or "none"
+    broker_plan = plan(watched_db.settings, str(record_mode), watched_db.demo, pytestconfig.rootpath)
+    run_metadata["broker"] = broker_plan.describe(pytestconfig.rootpath)
+    return BrokerFeed(broker_plan, watched_db)

@@ -1,0 +1,277 @@
+"""Reconciliation of the database with the broker snapshot: positions by symbol, orders by broker id."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import psycopg
+
+from tradewatch import fixes, vocabulary
+from tradewatch.broker import BrokerSnapshot
+from tradewatch.findings import Finding, Severity, jsonable
+from tradewatch.watched import WatchedDatabase
+
+# Positions are compared per symbol: the broker holds one net position per symbol, while
+# the database may hold several (a scale-in, or even a long and a short of one symbol).
+# The database's live quantities are netted with their sign (long +, short -), and the net
+# is compared with the broker's signed quantity: its sign is the side, its size the quantity.
+# A symbol the database nets to zero has no side, so only its quantity can disagree.
+POSITION_KINDS = ("db_only", "broker_only", "quantity", "side")
+ORDER_KINDS = ("status", "not_found", "not_in_db")
+
+
+@dataclass(frozen=True)
+class DbPosition:
+    """A live position as the database records it."""
+
+    position_id: int
+    symbol: str
+    side: str
+    quantity: Decimal
+    status: str
+
+    @property
+    def signed(self) -> Decimal:
+        """Quantity with the side as its sign."""
+        return -self.quantity if self.side == "short" else self.quantity
+
+
+@dataclass(frozen=True)
+class DbOrder:
+    """A non-terminal order the database says the broker has."""
+
+    order_id: int
+    position_id: int | None
+    alpaca_order_id: str
+    symbol: str
+    status: str
+
+
+def live_positions(watched: WatchedDatabase) -> list[DbPosition]:
+    """The positions that still hold shares, by the database."""
+    rows = watched.conn.execute(
+        """
+        SELECT p.position_id, s.symbol, p.side, p.quantity, p.status
+        FROM positions p
+        JOIN securities s ON s.security_id = p.security_id
+        WHERE p.status = ANY(%(live)s)
+        ORDER BY s.symbol, p.position_id
+        """,
+        {"live": list(vocabulary.LIVE_POSITION_STATUSES)},
+    ).fetchall()
+    return [DbPosition(pid, symbol, side, Decimal(qty), status) for pid, symbol, side, qty, status in rows]
+
+
+def open_orders(watched: WatchedDatabase) -> list[DbOrder]:
+    """Orders with a broker id whose status is not terminal: the ones the broker should agree on."""
+    rows = watched.conn.execute(
+        """
+        SELECT o.order_id, o.position_id, o.alpaca_order_id, s.symbol, o.status
+        FROM orders o
+        JOIN securities s ON s.security_id = o.security_id
+        WHERE o.alpaca_order_id IS NOT NULL AND NOT lower(o.status) = ANY(%(terminal)s)
+        ORDER BY o.order_id
+        """,
+        {"terminal": sorted(vocabulary.TERMINAL_STATUSES)},
+    ).fetchall()
+    return [DbOrder(*row) for row in rows]
+
+
+def known_order_ids(watched: WatchedDatabase, alpaca_order_ids: Collection[str]) -> set[str]:
+    """Which of these broker ids some database order carries, whatever its status."""
+    if not alpaca_order_ids:
+        return set()
+    rows = watched.conn.execute(
+        "SELECT lower(alpaca_order_id) FROM orders WHERE alpaca_order_id = ANY(%s)",
+        (list(alpaca_order_ids),),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def positions(watched: WatchedDatabase, snapshot: BrokerSnapshot, kind: str) -> list[Finding]:
+    """Positions of one kind of disagreement (see POSITION_KINDS) between database and broker."""
+    return reconcile_positions(
+        watched.conn, live_positions(watched), snapshot, kind, watched.settings.qty_mismatch_pct
+    )
+
+
+def orders(watched: WatchedDatabase, snapshot: BrokerSnapshot, kind: str) -> list[Finding]:
+    """Orders of one kind of disagreement (see ORDER_KINDS) between database and broker."""
+    if kind == "not_in_db":
+        open_ids = [order.id for order in snapshot.orders.values() if order.is_open]
+        return orders_not_in_db(snapshot, known_order_ids(watched, open_ids))
+    return reconcile_orders(watched.conn, open_orders(watched), snapshot, kind)
+
+
+def reconcile_positions(
+    conn: psycopg.Connection, rows: Sequence[DbPosition], snapshot: BrokerSnapshot,
+    kind: str, threshold_pct: float,
+) -> list[Finding]:
+    """The findings of one kind, from the database's live positions and the broker's."""
+    mine: dict[str, list[DbPosition]] = defaultdict(list)
+    for row in rows:
+        mine[row.symbol].append(row)
+    held: dict[str, Decimal] = defaultdict(Decimal)
+    for position in snapshot.positions:
+        held[position.symbol] += position.qty
+    findings: list[Finding] = []
+    for symbol in sorted(set(mine) | set(held)):
+        db_rows, broker_qty = mine.get(symbol, []), held.get(symbol, Decimal(0))
+        if kind == "db_only" and db_rows and broker_qty == 0:
+            findings.extend(_phantom(conn, row) for row in db_rows)
+        elif kind == "broker_only" and not db_rows and broker_qty != 0:
+            findings.append(_orphan(symbol, broker_qty))
+        elif db_rows and broker_qty != 0:
+            db_qty = sum((row.signed for row in db_rows), Decimal(0))
+            if kind == "quantity" and abs(db_qty) != abs(broker_qty):
+                findings.append(_qty_mismatch(conn, symbol, db_rows, db_qty, broker_qty, threshold_pct))
+            elif kind == "side" and db_qty != 0 and (db_qty > 0) != (broker_qty > 0):
+                findings.append(_side_mismatch(symbol, db_rows, db_qty, broker_qty))
+    return findings
+
+
+def _side(qty: Decimal) -> str:
+    return "short" if qty < 0 else "long"
+
+
+def _ids(rows: Iterable[DbPosition]) -> list[int]:
+    return [row.position_id for row in rows]
+
+
+def _phantom(conn: psycopg.Connection, row: DbPosition) -> Finding:
+    return Finding(
+        "PHANTOM_POSITION", "CRITICAL", {"position_id": row.position_id, "symbol": row.symbol},
+        f"position {row.position_id} ({row.symbol} {row.side} {jsonable(row.quantity)}) is "
+        f"{row.status} in the database, but the broker holds no {row.symbol}",
+        details={"side": row.side, "db_qty": row.quantity, "broker_qty": 0, "status": row.status},
+        # Guarded by the status read, so a fix reviewed late cannot close a position twice.
+        fix=fixes.update_row(
+            conn, "positions", {"position_id": row.position_id, "status": row.status},
+            {"status": "closed", "close_reason": "phantom_reconciliation",
+             "closed_at": fixes.NOW, "updated_at": fixes.NOW},
+        ),
+    )
+
+
+def _orphan(symbol: str, broker_qty: Decimal) -> Finding:
+    return Finding(
+        "ORPHAN_POSITION", "CRITICAL", {"symbol": symbol},
+        f"the broker holds {symbol} {_side(broker_qty)} {jsonable(abs(broker_qty))}, "
+        "but no live position in the database does",
+        details={"side": _side(broker_qty), "db_qty": 0, "broker_qty": broker_qty},
+        fix=None,  # Real shares with no record: a person decides what opened them.
+    )
+
+
+def _qty_mismatch(
+    conn: psycopg.Connection, symbol: str, rows: Sequence[DbPosition], db_qty: Decimal,
+    broker_qty: Decimal, threshold_pct: float,
+) -> Finding:
+    db_abs, broker_abs = abs(db_qty), abs(broker_qty)
+    pct = abs(db_abs - broker_abs) * 100 / max(db_abs, broker_abs)
+    severity: Severity = "WARNING" if pct < Decimal(str(threshold_pct)) else "CRITICAL"
+    fix = None
+    # Only one position to correct, on the broker's side, to a whole number the column takes.
+    if len(rows) == 1 and (db_qty > 0) == (broker_qty > 0) and broker_abs == broker_abs.to_integral():
+        fix = fixes.update_row(
+            conn, "positions", {"position_id": rows[0].position_id, "quantity": rows[0].quantity},
+            {"quantity": broker_abs, "updated_at": fixes.NOW},
+        )
+    return Finding(
+        "QTY_MISMATCH", severity, {"symbol": symbol},
+        f"{symbol}: the database holds {jsonable(db_abs)}, the broker {jsonable(broker_abs)} "
+        f"({pct:.1f}% apart, threshold {threshold_pct:g}%)",
+        details={"db_qty": db_abs, "broker_qty": broker_abs, "difference": broker_abs - db_abs,
+                 "difference_pct": round(float(pct), 2), "position_ids": _ids(rows)},
+        fix=fix,
+    )
+
+
+def _side_mismatch(
+    symbol: str, rows: Sequence[DbPosition], db_qty: Decimal, broker_qty: Decimal
+) -> Finding:
+    return Finding(
+        "SIDE_MISMATCH", "CRITICAL", {"symbol": symbol},
+        f"{symbol}: the database is {_side(db_qty)} {jsonable(abs(db_qty))}, "
+        f"the broker {_side(broker_qty)} {jsonable(abs(broker_qty))}",
+        details={"db_side": _side(db_qty), "broker_side": _side(broker_qty),
+                 "db_qty": db_qty, "broker_qty": broker_qty, "position_ids": _ids(rows)},
+        fix=None,  # Which side is real is for a person to find out.
+    )
+
+
+def reconcile_orders(
+    conn: psycopg.Connection, rows: Sequence[DbOrder], snapshot: BrokerSnapshot, kind: str
+) -> list[Finding]:
+    """Status mismatches or orders the broker does not know, from the database's open orders."""
+    findings = []
+    for row in rows:
+        keys = {"order_id": row.order_id, "position_id": row.position_id,
+                "alpaca_order_id": row.alpaca_order_id, "symbol": row.symbol}
+        theirs = snapshot.order(row.alpaca_order_id)
+        if kind == "status" and theirs is not None:
+            if vocabulary.normalize_status(row.status) == vocabulary.normalize_status(theirs.status):
+                continue
+            changes = {"status": theirs.status, "filled_qty": theirs.filled_qty,
+                       "filled_avg_price": theirs.filled_avg_price, "filled_at": theirs.filled_at,
+                       "cancelled_at": theirs.canceled_at, "expired_at": theirs.expired_at}
+            # filled_qty may not be NULL; the cancel and expiry times only add what is known.
+            for column in ("filled_qty", "cancelled_at", "expired_at"):
+                if changes[column] is None:
+                    del changes[column]
+            findings.append(Finding(
+                "ORDER_STATUS_MISMATCH", "WARNING", keys,
+                f"order {row.order_id} ({row.symbol}) is {row.status!r} in the database "
+                f"but {theirs.status!r} at the broker",
+                details={"db_status": row.status, "broker_status": theirs.status,
+                         "broker_filled_qty": theirs.filled_qty,
+                         "broker_filled_avg_price": theirs.filled_avg_price,
+                         "broker_filled_at": theirs.filled_at},
+                # Guarded by the status read, so a fix reviewed late cannot undo a newer update.
+                fix=fixes.update_row(
+                    conn, "orders", {"order_id": row.order_id, "status": row.status},
+                    {**changes, "updated_at": fixes.NOW},
+                ),
+            ))
+        elif kind == "not_found" and snapshot.confirmed_missing(row.alpaca_order_id):
+            findings.append(Finding(
+                "ORDER_NOT_FOUND", "WARNING", keys,
+                f"order {row.order_id} ({row.symbol}, {row.status!r}) has broker id "
+                f"{row.alpaca_order_id}, which the broker does not know",
+                details={"db_status": row.status},
+                fix=fixes.update_row(
+                    conn, "orders", {"order_id": row.order_id, "status": row.status},
+                    {"status": "not_found", "updated_at": fixes.NOW},
+                ),
+            ))
+    return findings
+
+
+def orders_not_in_db(snapshot: BrokerSnapshot, known_ids: Collection[str]) -> list[Finding]:
+    """Open broker orders (bracket legs included) that no database order carries."""
+    return [
+        Finding(
+            "ORDER_NOT_IN_DB", "CRITICAL", {"alpaca_order_id": order.id, "symbol": order.symbol},
+            " ".join(filter(None, ("the broker has an open", order.symbol, order.side, order.order_type,
+                                   f"order {order.id} ({order.status})",
+                                   "that the database does not record"))),
+            details={"status": order.status, "side": order.side, "order_type": order.order_type,
+                     "qty": order.qty, "submitted_at": order.submitted_at,
+                     "client_order_id": order.client_order_id, "parent_id": order.parent_id},
+            fix=None,  # Which position it belongs to, if any, is for a person to decide.
+        )
+        for order in sorted(snapshot.orders.values(), key=lambda order: order.id)
+        if order.is_open and order.id not in known_ids
+    ]
+
+
+def skipped(reason: str) -> Finding:
+    """Said once per run when the broker cannot be compared at all, so the report shows it."""
+    return Finding(
+        "RECONCILIATION_SKIPPED", "INFO", {},
+        f"broker reconciliation skipped: {reason}",
+        details={"reason": reason},
+    )
