@@ -1,0 +1,139 @@
+"""tradewatch fixes: one reviewable script that parses, runs, and changes nothing until edited."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.conftest import RunChecks
+from tests.pg import run_sql, run_sql_file
+from tradewatch import cli, demo
+from tradewatch.commands import fixes as fixes_command
+
+TABLES = ("securities", "trading_cycles", "positions", "orders")
+
+
+@pytest.fixture
+def demo_db(migrated_db: str) -> str:
+    """A migrated database holding the demo desk and its planted defects."""
+    run_sql_file(migrated_db, demo.DEMO_SQL)
+    return migrated_db
+
+
+def fixes(capsys: pytest.CaptureFixture[str], report: Path) -> str:
+    """Run `tradewatch fixes` and return the script it prints."""
+    capsys.readouterr()  # Drop what an in-process checks run printed.
+    assert cli.main(["fixes", str(report)]) == 0
+    return capsys.readouterr().out
+
+
+def snapshot(url: str) -> dict[str, list[Any]]:
+    """Every row of the desk's tables, to compare before and after."""
+    with psycopg.connect(url) as conn:
+        return {
+            table: conn.execute(
+                sql.SQL("SELECT to_jsonb(t)::text FROM {} AS t ORDER BY 1").format(sql.Identifier(table))
+            ).fetchall()
+            for table in TABLES
+        }
+
+
+def proposed(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for test in data["tests"] for f in test["metadata"].get("findings", []) if f["fix"]]
+
+
+def test_script_groups_every_fix_by_type_inside_a_rolled_back_transaction(
+    demo_db: str, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, data = run_checks(demo_db, "-m", "not broker")
+    script = fixes(capsys, tmp_path / "report.json")
+    lines = script.splitlines()
+    assert lines.count("BEGIN;") == 1
+    assert lines[-1] == "ROLLBACK;"
+    assert "COMMIT;" not in lines
+    assert lines.index("BEGIN;") < min(i for i, line in enumerate(lines) if line.startswith("UPDATE"))
+    assert "change ROLLBACK at the end to COMMIT" in script
+    assert "(DEMO data)" not in script  # A database given by URL is not the embedded demo.
+    fixable = proposed(data)
+    assert len({f["type"] for f in fixable}) >= 2
+    for finding in fixable:
+        at = lines.index(finding["fix"])  # Each fix once, on its own line...
+        assert lines[at - 1] == f"-- {finding['severity']}: {finding['message']} [{finding['fingerprint']}]"
+        assert script.count(finding["fix"]) == 1
+    headers = [line for line in lines if re.match(r"^-- == [A-Z_]+ \(\d+\) ==$", line)]
+    assert [h.split()[2] for h in headers] == sorted({f["type"] for f in fixable})  # ...grouped by type.
+
+
+def test_script_runs_and_changes_nothing_until_rollback_becomes_commit(
+    demo_db: str, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, data = run_checks(demo_db, "-m", "not broker")
+    script = fixes(capsys, tmp_path / "report.json")
+    before = snapshot(demo_db)
+    run_sql(demo_db, script)
+    assert snapshot(demo_db) == before
+
+    # As a reviewer would: the same script with COMMIT does fix what it proposed to fix.
+    committed = script[: script.rindex("ROLLBACK;")] + "COMMIT;\n"
+    run_sql(demo_db, committed)
+    assert snapshot(demo_db) != before
+    _, after = run_checks(demo_db, "-m", "not broker")
+    still = {f["fingerprint"] for t in after["tests"] for f in t["metadata"].get("findings", [])}
+    assert not still & {f["fingerprint"] for f in proposed(data)}
+
+
+def test_comments_fold_line_breaks() -> None:
+    assert fixes_command.comment("a\nDROP TABLE orders;\r\n-- b\u2028c") == "-- a DROP TABLE orders; -- b c"
+
+
+def test_messages_cannot_break_out_of_their_comment(
+    demo_db: str, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, data = run_checks(demo_db, "-m", "not broker")
+    finding = proposed(data)[0]
+    edited = tmp_path / "edited.json"
+    finding["message"] = "harmless\nDROP TABLE orders;"
+    edited.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert cli.main(["fixes", str(edited)]) == 3  # The report schema refuses a two-line message.
+    finding["message"] = "harmless\u2028\x0bDROP TABLE orders;"  # Line breaks the schema lets by.
+    edited.write_text(json.dumps(data))
+    script = fixes(capsys, edited)
+    assert "-- " + finding["severity"] + ": harmless DROP TABLE orders;" in script
+    before = snapshot(demo_db)
+    run_sql(demo_db, script)
+    assert snapshot(demo_db) == before
+
+
+def test_no_fixes_still_makes_a_valid_script(
+    seeded_db: Any, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = seeded_db("clean")
+    run_checks(url, "-m", "not broker")
+    script = fixes(capsys, tmp_path / "report.json")
+    assert "-- No finding of this report proposes a fix." in script
+    run_sql(url, script)
+
+
+def test_an_incomplete_run_is_flagged(
+    seeded_db: Any, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = seeded_db("clean")
+    run_sql(url, "DROP TABLE trading_cycles CASCADE")
+    run_checks(url, "-m", "not broker")
+    script = fixes(capsys, tmp_path / "report.json")
+    assert "-- WARNING: this run was incomplete, so this list may be too:" in script
+    run_sql(url, script)
+
+
+def test_an_unreadable_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["fixes", str(tmp_path / "missing.json")]) == 3
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "no report at" in err

@@ -1,0 +1,179 @@
+"""tradewatch summary: the old watchdog's JSON shape and exit codes, from real reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CHECKOUT, RunChecks
+from tests.pg import run_sql, run_sql_file
+from tradewatch import cli, demo
+
+WATCHDOG_KEYS = {"timestamp", "duration_ms", "pipeline", "issues", "summary"}
+SUMMARY_KEYS = {"total_issues", "critical", "warnings", "info", "status"}
+
+
+@pytest.fixture
+def demo_db(migrated_db: str) -> str:
+    """A migrated database holding the demo desk and its planted defects."""
+    run_sql_file(migrated_db, demo.DEMO_SQL)
+    return migrated_db
+
+
+def summarize(
+    capsys: pytest.CaptureFixture[str], path: Path | str, *args: str
+) -> tuple[int, dict[str, Any], list[str]]:
+    """Run `tradewatch summary`; return its exit code, its JSON and its stderr lines."""
+    capsys.readouterr()  # Drop what an in-process checks run printed.
+    code = cli.main(["summary", str(path), *args])
+    out, err = capsys.readouterr()
+    return code, json.loads(out), err.splitlines()
+
+
+def write(tmp_path: Path, data: dict[str, Any]) -> Path:
+    """Save an edited report next to the test's other files."""
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def report_path(tmp_path: Path) -> Path:
+    return tmp_path / "report.json"  # Where run_checks has pytest write the report.
+
+
+def test_clean_desk_is_ok(
+    seeded_db: Any, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, data = run_checks(seeded_db("clean"), "-m", "not broker")
+    code, summary, err = summarize(capsys, report_path(tmp_path))
+    assert (code, summary["summary"]["status"], err) == (0, "OK", [])
+    assert set(summary) >= WATCHDOG_KEYS
+    assert set(summary["summary"]) == SUMMARY_KEYS
+    assert summary["errors"] == []
+    assert summary["timestamp"] == data["tradewatch"]["as_of"]
+    assert summary["duration_ms"] == round(data["duration"] * 1000)
+    assert summary["pipeline"] == data["tradewatch"]["pipeline"]
+    assert summary["pipeline"]["cycle_id"] == "20251231-001"
+
+
+def test_demo_desk_is_critical_and_lists_every_finding(
+    demo_db: str, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, data = run_checks(demo_db, "-m", "not broker")
+    code, summary, _ = summarize(capsys, report_path(tmp_path), "--pretty")
+    findings = [(test["nodeid"], f) for test in data["tests"] for f in test["metadata"].get("findings", [])]
+    assert code == 2
+    assert summary["summary"]["status"] == "CRITICAL"
+    assert [{**f, "check": nodeid} for nodeid, f in findings] == summary["issues"]
+    counts = summary["summary"]
+    assert counts["total_issues"] == len(findings) == counts["critical"] + counts["warnings"] + counts["info"]
+    assert counts["info"] >= 1  # INFO findings are issues too, as in the watchdog.
+    assert capsys.readouterr() == ("", "")
+
+
+def test_warnings_only_is_warning(
+    demo_db: str, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_checks(demo_db, "-m", "not broker", "-k", "stuck or purpose_set")
+    code, summary, err = summarize(capsys, report_path(tmp_path))
+    assert (code, summary["summary"]["status"], err) == (1, "WARNING", [])
+    assert summary["summary"]["warnings"] >= 2
+    assert summary["summary"]["critical"] == 0
+
+
+def test_a_check_that_could_not_run_is_an_error(
+    seeded_db: Any, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = seeded_db("clean")
+    run_sql(url, "DROP TABLE trading_cycles CASCADE")
+    run_checks(url, "-m", "not broker")
+    code, summary, err = summarize(capsys, report_path(tmp_path))
+    assert (code, summary["summary"]["status"]) == (3, "ERROR")
+    assert summary["errors"]
+    assert all("could not run" in line for line in summary["errors"])
+    assert len(err) == 1
+    assert err[0].startswith("tradewatch summary: ERROR: ")
+    assert "could not run" in err[0]
+
+
+def test_no_check_ran_is_an_error(
+    seeded_db: Any, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_checks(seeded_db("clean"), "-k", "no_such_check")
+    code, summary, err = summarize(capsys, report_path(tmp_path))
+    assert code == 3
+    assert "the run did not complete: pytest exit code 5 (no tests collected)" in summary["errors"]
+    assert "no check ran" in summary["errors"]
+    assert len(err) == 1
+
+
+def test_an_interrupted_run_is_an_error(
+    seeded_db: Any, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, data = run_checks(seeded_db("clean"), "-m", "not broker")
+    data["exitcode"] = 2  # What pytest writes after Ctrl-C or pytest.exit.
+    code, summary, _ = summarize(capsys, write(tmp_path, data))
+    assert code == 3
+    assert summary["errors"] == ["the run did not complete: pytest exit code 2 (interrupted)"]
+
+
+def test_a_failure_without_a_finding_is_an_error(
+    seeded_db: Any, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, data = run_checks(seeded_db("clean"), "-m", "not broker")
+    test = data["tests"][0]
+    test["outcome"] = "failed"  # A bug in a check: an assertion that is not a findings failure.
+    test["call"] = {"outcome": "failed", "crash": {"message": "AssertionError: assert 1 == 2\nmore"}}
+    code, summary, err = summarize(capsys, write(tmp_path, data))
+    assert code == 3
+    assert summary["errors"] == [f"{test['nodeid']} failed without a finding: AssertionError: assert 1 == 2"]
+    assert len(err) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [(None, "no report at"), ("{not json", "is not JSON"),
+     ('{"tests": []}', "is not a tradewatch checks report")],
+    ids=["missing", "not-json", "not-a-report"],
+)
+def test_an_unreadable_report_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, said: str
+) -> None:
+    path = tmp_path / "report.json"
+    if content is not None:
+        path.write_text(content)
+    code, summary, err = summarize(capsys, path)
+    assert code == 3
+    assert summary["status"] == "ERROR"
+    assert said in summary["error"]
+    assert len(err) == 1
+    assert said in err[0]
+
+
+def test_a_stale_report_is_an_error_with_max_age(
+    seeded_db: Any, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, data = run_checks(seeded_db("clean"), "-m", "not broker")
+    assert summarize(capsys, report_path(tmp_path), "--max-age", "10")[0] == 0
+    data["created"] -= 3600
+    code, summary, _ = summarize(capsys, write(tmp_path, data), "--max-age", "10")
+    assert code == 3
+    assert "min old (limit 10)" in summary["errors"][0]
+
+
+def test_console_script_exits_with_the_status(
+    demo_db: str, run_checks: RunChecks, tmp_path: Path
+) -> None:
+    run_checks(demo_db, "-m", "not broker")
+    done = subprocess.run(
+        [sys.executable, "-m", "tradewatch.cli", "summary", str(report_path(tmp_path)), "--pretty"],
+        capture_output=True, text=True, cwd=CHECKOUT, timeout=60, check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.startswith("{\n  ")
+    assert json.loads(done.stdout)["summary"]["status"] == "CRITICAL"

@@ -1,0 +1,178 @@
+"""Reading a checks report, and the watchdog-shaped summary that alerting consumes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+STATUS_EXIT_CODES = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "ERROR": 3}
+RAN = ("passed", "failed", "error", "xfailed", "xpassed")
+PYTEST_EXIT_NAMES = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
+
+Report = dict[str, Any]
+
+
+class ReportError(Exception):
+    """The report is missing, unreadable, or not a tradewatch checks report."""
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The JSON Schema of a checks report, shipped in the package."""
+    loaded: dict[str, Any] = json.loads(
+        files("tradewatch").joinpath("schemas/report.schema.json").read_text(encoding="utf-8")
+    )
+    return loaded
+
+
+def validation_errors(data: Any) -> list[str]:
+    """Where data breaks the report schema, one line each; empty when it conforms."""
+    validator = jsonschema.Draft202012Validator(
+        schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    found = sorted(validator.iter_errors(data), key=lambda error: list(map(str, error.absolute_path)))
+    return [f"{error.json_path}: {error.message}" for error in found]
+
+
+def load(path: str | Path) -> Report:
+    """Read and validate a report; raise ReportError saying what is wrong with it."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReportError(f"no report at {path}: the checks did not run or did not finish") from None
+    except OSError as exc:
+        raise ReportError(f"cannot read report {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ReportError(f"report {path} is not JSON: {exc}") from None
+    errors = validation_errors(data)
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ReportError(f"report {path} is not a tradewatch checks report: {errors[0]}{more}")
+    report: Report = data
+    return report
+
+
+def issues(report: Report) -> list[dict[str, Any]]:
+    """Every finding of every check, INFO included, each with the check that found it."""
+    return [
+        {**finding, "check": test["nodeid"]}
+        for test in report["tests"]
+        for finding in test.get("metadata", {}).get("findings", [])
+    ]
+
+
+def omitted(report: Report) -> int:
+    """Findings counted but left out of the report by the findings cap."""
+    return sum(
+        meta.get("finding_count", 0) - len(meta.get("findings", []))
+        for meta in (test.get("metadata", {}) for test in report["tests"])
+    )
+
+
+def checks_ran(report: Report) -> set[str]:
+    """Node ids of the checks that looked at their data (passed or failed, not errored)."""
+    return {test["nodeid"] for test in report["tests"] if test["outcome"] in ("passed", "failed")}
+
+
+def problems(
+    report: Report, *, now: datetime | None = None, max_age_minutes: float | None = None
+) -> list[str]:
+    """Why the run cannot be trusted as a whole, one line each; empty when it can."""
+    found: list[str] = []
+    code = report["exitcode"]
+    if code not in (0, 1):
+        name = PYTEST_EXIT_NAMES.get(code, "failed")
+        found.append(f"the run did not complete: pytest exit code {code} ({name})")
+    if not any(test["outcome"] in RAN for test in report["tests"]):
+        found.append("no check ran")
+    for test in report["tests"]:
+        meta = test.get("metadata", {})
+        if test["outcome"] == "error":
+            found.append(f"{test['nodeid']}: {_one_line(meta.get('error') or _why(test))}")
+        elif test["outcome"] == "failed" and not any(
+            finding["severity"] != "INFO" for finding in meta.get("findings", [])
+        ) and meta.get("finding_count", 0) <= len(meta.get("findings", [])):
+            found.append(f"{test['nodeid']} failed without a finding: {_why(test)}")
+    if max_age_minutes is not None:
+        age = ((now or datetime.now(UTC)).timestamp() - report["created"]) / 60
+        if age > max_age_minutes:
+            found.append(f"the report is {age:.0f} min old (limit {max_age_minutes:g}): "
+                         "the last checks run wrote none")
+    return found
+
+
+def _one_line(text: str) -> str:
+    """Text with its line breaks and runs of spaces folded into single spaces."""
+    return " ".join(text.split())
+
+
+def _why(test: dict[str, Any]) -> str:
+    """The first line of what went wrong in a test's setup, call or teardown."""
+    for stage in ("setup", "call", "teardown"):
+        part = test.get(stage, {})
+        if part.get("outcome") in ("failed", "error"):
+            text = part.get("crash", {}).get("message") or str(part.get("longrepr") or "")
+            return text.strip().splitlines()[0] if text.strip() else f"{stage} failed"
+    return "no reason recorded"
+
+
+def timestamp(report: Report) -> str:
+    """When the checked data was looked at: the run's as-of, else when the report was written."""
+    as_of = report["tradewatch"].get("as_of")
+    return str(as_of) if as_of else datetime.fromtimestamp(report["created"], UTC).isoformat()
+
+
+def summarize(report: Report, *, now: datetime | None = None, max_age_minutes: float | None = None) -> Report:
+    """The report in the old trade_watchdog.py JSON shape, plus the reasons for an ERROR."""
+    found = issues(report)
+    errors = problems(report, now=now, max_age_minutes=max_age_minutes)
+    counts = {level: sum(1 for issue in found if issue["severity"] == level)
+              for level in ("CRITICAL", "WARNING", "INFO")}
+    if errors:
+        status = "ERROR"
+    elif counts["CRITICAL"]:
+        status = "CRITICAL"
+    elif counts["WARNING"]:
+        status = "WARNING"
+    else:
+        status = "OK"
+    meta = report["tradewatch"]
+    summary: Report = {
+        "timestamp": timestamp(report),
+        "duration_ms": round(report["duration"] * 1000),
+        "demo": meta.get("demo", False),
+        "pipeline": meta.get("pipeline"),
+        "issues": found,
+        "issues_omitted": omitted(report),
+        "errors": errors,
+        "summary": {
+            "total_issues": len(found),
+            "critical": counts["CRITICAL"],
+            "warnings": counts["WARNING"],
+            "info": counts["INFO"],
+            "status": status,
+        },
+    }
+    if "broker" in meta:
+        summary["broker"] = meta["broker"]
+    return summary
+
+
+def unreadable(message: str, *, now: datetime | None = None) -> Report:
+    """The watchdog's error shape, for a report that could not be read."""
+    moment = now or datetime.now(UTC)
+    return {"timestamp": moment.isoformat(), "error": message, "status": "ERROR"}
+
+
+def exit_code(summary: Report) -> int:
+    """0 OK, 1 WARNING, 2 CRITICAL, 3 ERROR, as trade_watchdog.py exited."""
+    status = summary.get("summary", {}).get("status") or summary.get("status", "ERROR")
+    return STATUS_EXIT_CODES[status]
