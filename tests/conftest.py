@@ -17,6 +17,8 @@ from tradewatch.embedded import EmbeddedServer
 CHECKOUT = Path(__file__).resolve().parent.parent
 CHECKS_DIR = CHECKOUT / "checks"
 SEEDS_DIR = CHECKOUT / "fixtures" / "seeds"
+# Flags for in-process check runs: no cache files, and no hypothesis re-import (a second each).
+QUICK_RUN = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 
 
 @pytest.fixture(scope="session")
@@ -31,9 +33,11 @@ def pg_server() -> Iterator[ScratchServer]:
     try:
         yield server
     finally:
-        server.drop_all()
+        # An embedded server's folder goes whole; on a shared server, drop what we made.
         if embedded is not None:
             embedded.stop()
+        else:
+            server.drop_all()
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +86,7 @@ def run_checks(pytester: pytest.Pytester, tmp_path: Path) -> RunChecks:
             f"--database-url={database_url}",
             f"--as-of={as_of}",
             f"--tradewatch-report={report}",
-            "-p", "no:cacheprovider",
+            *QUICK_RUN,
             *args,
         )
         data = json.loads(report.read_text()) if report.exists() else {}
@@ -97,3 +101,11 @@ def findings_of(report: dict[str, Any], test_name: str) -> list[dict[str, Any]]:
         if test["nodeid"].endswith(test_name):
             return list(test.get("metadata", {}).get("findings", []))
     raise AssertionError(f"no test {test_name} in the report")
+
+
+@pytest.fixture(scope="session")
+def phase1_db(pg_server: ScratchServer) -> str:
+    """A database at Phase 1 (migrations 0001-0002) with no rows."""
+    url = pg_server.create()
+    migrate.apply(url, target="0002.orders-table")
+    return url

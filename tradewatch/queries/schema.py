@@ -81,15 +81,27 @@ def view_columns_missing(watched: WatchedDatabase) -> list[Finding]:
     return []
 
 
+def is_view_failure(exc: psycopg.Error) -> bool:
+    """Whether an error reading the view is the view's own fault, not the check session's."""
+    # What the view's definition raises (a missing table, column or function, a bad cast,
+    # a division by zero, a RAISE) breaks the view for every reader. A timeout, a lost
+    # connection (OperationalError) or a missing privilege means this check could not look.
+    return (exc.sqlstate is not None
+            and isinstance(exc, psycopg.DataError | psycopg.ProgrammingError)
+            and not isinstance(exc, psycopg.errors.InsufficientPrivilege))
+
+
 def view_fails_to_run(watched: WatchedDatabase) -> list[Finding]:
     """Selecting from the pipeline status view works."""
     query = sql.SQL("SELECT * FROM {} LIMIT 1").format(sql.Identifier(PIPELINE_VIEW))
     try:
         with watched.conn.transaction():
             watched.conn.execute(query)
-    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn,
-            psycopg.errors.UndefinedFunction) as exc:
-        return _view_broken(f"fails to run: {exc.diag.message_primary}")
+    except psycopg.Error as exc:
+        if not is_view_failure(exc):
+            raise
+        return _view_broken(f"fails to run: {exc.diag.message_primary}",
+                            sqlstate=exc.diag.sqlstate)
     return []
 
 

@@ -1,0 +1,15 @@
+"""Loaded with -p by a self-test: holds the first check so the run can be interrupted mid-way."""
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Say where the embedded data lives, then wait to be interrupted."""
+    watched = item.config.stash[__import__("tradewatch.plugin").plugin.WATCHED_KEY]
+    print(f"READY {watched.conn.info.host}", flush=True)
+    time.sleep(60)
+    return (yield)

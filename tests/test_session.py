@@ -1,0 +1,168 @@
+"""Check sessions cannot write and give up on slow queries; a run without its database stops at once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.conftest import CHECKS_DIR, QUICK_RUN, SEEDS_DIR
+from tests.pg import ScratchServer, run_sql_file, snapshot, watch
+from tradewatch import db, embedded, watched
+
+# Without Hypothesis' plugin an in-process run does not re-import it (the checks use none).
+
+WRITES = {
+    "insert": "INSERT INTO securities (symbol) VALUES ('NVDA')",
+    "update": "UPDATE orders SET status = 'expired' WHERE order_id = 13",
+    "delete": "DELETE FROM positions WHERE position_id = 4",
+    "truncate": "TRUNCATE orders CASCADE",
+    "create-table": "CREATE TABLE scratch (id INTEGER)",
+    "drop-view": "DROP VIEW v_trade_pipeline_status",
+    "nextval": "SELECT nextval('orders_order_id_seq')",
+}
+
+
+@pytest.fixture(scope="module")
+def clean_url(pg_server: ScratchServer, migrated_template: str) -> str:
+    """One database with the clean seed, shared by tests that must leave it as it is."""
+    url = pg_server.create(template=migrated_template)
+    run_sql_file(url, SEEDS_DIR / "clean.sql")
+    return url
+
+
+@pytest.fixture
+def unchanged(clean_url: str) -> Iterator[str]:
+    """The clean database, asserted unchanged when the test is done."""
+    before = snapshot(clean_url)
+    yield clean_url
+    assert snapshot(clean_url) == before
+
+
+@pytest.mark.parametrize("in_transaction", [False, True], ids=["autocommit", "transaction"])
+@pytest.mark.parametrize("statement", list(WRITES.values()), ids=list(WRITES))
+def test_check_session_refuses_writes(unchanged: str, statement: str, in_transaction: bool) -> None:
+    """A session opened as checks open theirs refuses every kind of write, also in a transaction."""
+    with (
+        db.connect(unchanged, read_only=True, statement_timeout_s=5) as conn,
+        pytest.raises(psycopg.errors.ReadOnlySqlTransaction),
+    ):
+        _write(conn, statement, in_transaction)
+
+
+def _write(conn: psycopg.Connection, statement: str, in_transaction: bool) -> None:
+    if in_transaction:
+        # As view_fails_to_run reads: inside an explicit transaction.
+        with conn.transaction():
+            conn.execute(statement)
+    else:
+        conn.execute(statement)
+
+
+def test_watched_session_is_read_only_and_bounded(unchanged: str) -> None:
+    """The session a run opens from its settings is read-only and has the configured timeout."""
+    session = watch(unchanged, statement_timeout_s="7")
+    try:
+        assert not session.demo
+        show: Any = session.conn.execute("SHOW default_transaction_read_only").fetchone()
+        assert show[0] == "on"
+        show = session.conn.execute("SHOW statement_timeout").fetchone()
+        assert show[0] == "7s"
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            session.conn.execute("UPDATE orders SET side = 'sell' WHERE order_id = 1")
+    finally:
+        session.close()
+
+
+def test_watched_db_fixture_refuses_writes(unchanged: str, pytester: pytest.Pytester) -> None:
+    """A check that tries to write through the watched_db fixture is refused."""
+    pytester.makepyfile(test_writer="""
+        import psycopg
+        import pytest
+
+        def test_write(watched_db):
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                watched_db.conn.execute("DELETE FROM orders")
+            assert watched_db.conn.execute("SHOW statement_timeout").fetchone()[0] == "3s"
+    """)
+    result = pytester.runpytest_inprocess(
+        "-p", "tradewatch.plugin", *QUICK_RUN, f"--database-url={unchanged}",
+        "--statement-timeout=3", "--tradewatch-report=",
+    )
+    result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("how", ["connect", "settings"])
+def test_statement_timeout_cancels_a_slow_query(clean_url: str, how: str) -> None:
+    """A query beyond the statement timeout is cancelled, and the session stays usable."""
+    if how == "connect":
+        conn = db.connect(clean_url, read_only=True, statement_timeout_s=0.2)
+    else:
+        conn = watch(clean_url, statement_timeout_s="0.2").conn
+    with conn:
+        started = time.monotonic()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            conn.execute("SELECT pg_sleep(10)")
+        assert time.monotonic() - started < 5
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.fixture
+def no_demo_server(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record (and refuse) any attempt to start the embedded demo server."""
+    started: list[str] = []
+
+    def refuse(*args: object, **kwargs: object) -> Any:
+        started.append("started")
+        raise AssertionError("the embedded demo server must not start")
+
+    monkeypatch.setattr(watched, "start_demo_database", refuse)
+    monkeypatch.setattr(embedded.EmbeddedServer, "start", refuse)
+    return started
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://u:s3cret@127.0.0.1:1/x", "host=127.0.0.1 port=1 dbname=x user=u password=s3cret"],
+    ids=["url", "conninfo"],
+)
+def test_unreachable_database_ends_the_run(
+    url: str, pytester: pytest.Pytester, no_demo_server: list[str], tmp_path: Any
+) -> None:
+    """One line names host and database without the password, and the run is INTERRUPTED."""
+    report = tmp_path / "report.json"
+    started = time.monotonic()
+    result = pytester.runpytest_inprocess(
+        str(CHECKS_DIR), *QUICK_RUN, f"--database-url={url}", f"--tradewatch-report={report}",
+    )
+    assert time.monotonic() - started < 15
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    # pytest shows an exit reason once on each stream.
+    for output in (result.outlines, result.errlines):
+        said = [line for line in output if "cannot reach database" in line]
+        assert len(said) == 1, output
+        assert "u@127.0.0.1:1/x" in said[0]
+        assert not [line for line in output if "s3cret" in line]
+    assert not report.exists() or "s3cret" not in report.read_text()
+    assert no_demo_server == []
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_required_database_missing_is_a_hard_error(
+    how: str, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, no_demo_server: list[str]
+) -> None:
+    """--require-database (or its variable) without DATABASE_URL stops the run; no demo starts."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("TRADEWATCH_REQUIRE_DATABASE", raising=False)
+    args: tuple[str, ...] = ("--require-database",)
+    if how == "environment":
+        monkeypatch.setenv("TRADEWATCH_REQUIRE_DATABASE", "1")
+        args = ()
+    result = pytester.runpytest_inprocess(str(CHECKS_DIR), *QUICK_RUN, *args, "--tradewatch-report=")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    output = "\n".join(result.outlines + result.errlines)
+    assert "DATABASE_URL is not set" in output
+    assert no_demo_server == []
