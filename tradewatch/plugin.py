@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tradewatch import db, settings
-from tradewatch.findings import Finding, failing
+from tradewatch import db, market_hours, settings
+from tradewatch.findings import SEVERITIES, Finding, failing
 from tradewatch.watched import DatabaseRequired, WatchedDatabase, open_watched
 
 SETTINGS_KEY = pytest.StashKey[settings.Settings]()
@@ -119,6 +119,9 @@ def report_findings(request: pytest.FixtureRequest) -> ReportFindings:
 
     def report(findings: Iterable[Finding]) -> None:
         found = list(findings)
+        watched = request.config.stash.get(WATCHED_KEY, None)
+        if watched is not None:
+            found = market_hours.adjust(found, watched.as_of)
         request.node.stash[FINDINGS_KEY] = found
         bad = failing(found)
         if bad:
@@ -133,10 +136,15 @@ def report_findings(request: pytest.FixtureRequest) -> ReportFindings:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """Turn a database or broker failure inside a check into a check error."""
+    if "watched_db" not in getattr(item, "fixturenames", ()):
+        return (yield)
     try:
         return (yield)
     except (psycopg.Error, CheckCannotRun) as exc:
-        message = f"check could not run: {type(exc).__name__}: {str(exc).strip()}"
+        # One line for the report: the server's primary message, without its LINE/caret lines.
+        diag = exc.diag.message_primary if isinstance(exc, psycopg.Error) else None
+        reason = diag or (str(exc).strip().splitlines() or [""])[0]
+        message = f"check could not run: {type(exc).__name__}: {reason}"
         item.stash[ERROR_KEY] = message
         raise CheckCannotRun(message) from None
 
@@ -152,9 +160,11 @@ def pytest_json_runtest_metadata(item: pytest.Item, call: pytest.CallInfo[None])
     if found is None:
         return {}
     cap = item.config.stash[SETTINGS_KEY].findings_cap
+    # Worst first, so the cap never hides a CRITICAL finding behind a page of WARNINGs.
+    worst_first = sorted(found, key=lambda finding: SEVERITIES.index(finding.severity))
     return {
         "finding_count": len(found),
-        "findings": [finding.to_json() for finding in found[:cap]],
+        "findings": [finding.to_json() for finding in worst_first[:cap]],
     }
 
 

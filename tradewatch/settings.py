@@ -181,6 +181,31 @@ SPECS: tuple[SettingSpec, ...] = (
         env="TRADEWATCH_BROKER_CASSETTE",
     ),
     SettingSpec(
+        "broker_timeout_s",
+        "seconds one broker request may take before the broker checks error",
+        parse_positive_float,
+        default="10",
+        ini="tradewatch_broker_timeout",
+        cli="--broker-timeout",
+        env="TRADEWATCH_BROKER_TIMEOUT",
+    ),
+    SettingSpec(
+        "broker_retries",
+        "times a rate-limited (429) broker request is retried before the broker checks error",
+        parse_positive_int,
+        default="3",
+        ini="tradewatch_broker_retries",
+        cli="--broker-retries",
+    ),
+    SettingSpec(
+        "broker_retry_wait_s",
+        "seconds to wait before retrying a rate-limited broker request",
+        parse_positive_float,
+        default="2",
+        ini="tradewatch_broker_retry_wait",
+        cli="--broker-retry-wait",
+    ),
+    SettingSpec(
         "alpaca_api_key",
         "Alpaca API key id (secret: never written anywhere)",
         parse_text,
@@ -224,6 +249,9 @@ class Settings:
     findings_cap: int
     report_path: str | None
     broker_cassette: str | None
+    broker_timeout_s: float
+    broker_retries: int
+    broker_retry_wait_s: float
     alpaca_api_key: str | None
     alpaca_secret_key: str | None
     alpaca_paper: bool
@@ -283,3 +311,16 @@ def resolve_from_pytest(config: pytest.Config) -> Settings:
     cli_values = {spec.name: config.getoption(spec.name) for spec in SPECS if spec.cli}
     ini_values = {spec.ini: str(config.getini(spec.ini)) for spec in SPECS if spec.ini}
     return resolve(cli_values, os.environ, ini_values)
+
+
+def markdown_table() -> str:
+    """The README's settings table, made from SPECS so the two cannot disagree."""
+    rows = [
+        "| setting | environment variable | command-line option | ini option | default |",
+        "|---|---|---|---|---|",
+    ]
+    for spec in SPECS:
+        cells = [spec.help, spec.env, spec.cli, spec.ini, spec.default]
+        rows.append("| " + " | ".join(f"`{cell}`" if cell and cell is not spec.help else (cell or "—")
+                                       for cell in cells) + " |")
+    return "\n".join(rows)
