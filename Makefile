@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: checks test lint clean
+.PHONY: checks test lint bench clean
 
 $(BIN)/tradewatch: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ test: $(BIN)/tradewatch
 
 lint: $(BIN)/tradewatch
 	$(BIN)/ruff check .
-	$(BIN)/mypy tradewatch checks tests
+	$(BIN)/mypy tradewatch checks tests bench
+
+# make bench: benchmark pytest checks/ at 10k and 1M orders (DATABASE_URL's server, or embedded).
+bench: $(BIN)/tradewatch
+	$(BIN)/python -m bench.run $(ARGS)
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache .hypothesis

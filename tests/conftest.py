@@ -17,8 +17,8 @@ from tradewatch.embedded import EmbeddedServer
 CHECKOUT = Path(__file__).resolve().parent.parent
 CHECKS_DIR = CHECKOUT / "checks"
 SEEDS_DIR = CHECKOUT / "fixtures" / "seeds"
-# Flags for in-process check runs: no cache files, and no hypothesis re-import (a second each).
-QUICK_RUN = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+# Flags for in-process check runs: no cache files written into the checkout.
+QUICK_RUN = ("-p", "no:cacheprovider")
 
 
 @pytest.fixture(scope="session")

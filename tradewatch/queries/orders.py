@@ -12,23 +12,30 @@ from tradewatch.findings import Finding, jsonable
 from tradewatch.watched import WatchedDatabase
 
 # The orders a check reads: those of live positions, pending ones, and those of the
-# lookback window. Each branch can use an index, so cost follows the open book.
+# lookback window. Each branch reads through an index (migrations/0006) and carries the
+# columns the checks read, so no plan goes back to the whole orders table: cost follows
+# the open book. A check's conditions on these columns reach into every branch. The live
+# positions are listed first, so their orders are found by position_id, never by a scan.
 _SCOPED_ORDERS = sql.SQL("""
     scoped AS (
-        SELECT order_id FROM orders WHERE created_at >= %(since)s
+        SELECT {columns} FROM orders WHERE created_at >= %(since)s
         UNION
-        SELECT order_id FROM orders WHERE status = ANY(%(pending)s)
+        SELECT {columns} FROM orders WHERE status = ANY(%(pending)s)
         UNION
-        SELECT o.order_id FROM orders o
-        JOIN positions p ON p.position_id = o.position_id
-        WHERE p.status = ANY(%(live)s)
+        SELECT {columns} FROM orders
+        WHERE position_id = ANY(ARRAY(
+            SELECT position_id FROM positions WHERE status = ANY(%(live)s)
+        ))
     )
 """)
+_SCOPED_COLUMNS = ("order_id", "position_id", "security_id", "alpaca_order_id", "side",
+                   "order_purpose", "status", "filled_qty", "filled_at")
 
 
 def _scoped(body: str) -> sql.Composed:
     """A query over the scoped orders: body reads the CTE named scoped."""
-    return sql.SQL("WITH {scoped} {body}").format(scoped=_SCOPED_ORDERS, body=sql.SQL(body))
+    scoped = _SCOPED_ORDERS.format(columns=sql.SQL(", ").join(map(sql.Identifier, _SCOPED_COLUMNS)))
+    return sql.SQL("WITH {scoped} {body}").format(scoped=scoped, body=sql.SQL(body))
 
 
 def _scope(watched: WatchedDatabase) -> dict[str, Any]:
@@ -45,12 +52,12 @@ def wrong_sides(watched: WatchedDatabase, position_side: str, purpose: str) -> l
     rows = watched.conn.execute(
         _scoped("""
         SELECT o.order_id, o.position_id, o.alpaca_order_id, s.symbol, o.side
-        FROM scoped
-        JOIN orders o ON o.order_id = scoped.order_id
-        JOIN positions p ON p.position_id = o.position_id
+        FROM scoped o
         JOIN securities s ON s.security_id = o.security_id
-        WHERE p.side = %(position_side)s AND o.order_purpose = %(purpose)s
-          AND o.side <> %(expected)s
+        WHERE o.order_purpose = %(purpose)s AND o.side <> %(expected)s
+          -- Looked up per scoped order: a join may be planned as a scan of all positions.
+          AND (SELECT p.side FROM positions p WHERE p.position_id = o.position_id)
+              = %(position_side)s
         ORDER BY o.order_id
         """),
         {**_scope(watched), "position_side": position_side, "purpose": purpose,
@@ -79,8 +86,7 @@ def purpose_missing(watched: WatchedDatabase) -> list[Finding]:
     rows = watched.conn.execute(
         _scoped("""
         SELECT o.order_id, o.position_id, o.alpaca_order_id, s.symbol, o.order_purpose
-        FROM scoped
-        JOIN orders o ON o.order_id = scoped.order_id
+        FROM scoped o
         JOIN securities s ON s.security_id = o.security_id
         WHERE o.order_purpose IS NULL OR NOT o.order_purpose = ANY(%(purposes)s)
         ORDER BY o.order_id
@@ -145,8 +151,7 @@ def unlinked_entries(watched: WatchedDatabase) -> list[Finding]:
     rows = watched.conn.execute(
         _scoped("""
         SELECT o.order_id, o.alpaca_order_id, s.symbol, o.side, o.filled_qty, o.filled_at
-        FROM scoped
-        JOIN orders o ON o.order_id = scoped.order_id
+        FROM scoped o
         JOIN securities s ON s.security_id = o.security_id
         WHERE o.position_id IS NULL AND o.order_purpose = 'entry'
           AND o.status IN ('filled', 'partially_filled', 'partial_fill')
@@ -171,8 +176,7 @@ def unknown_statuses(watched: WatchedDatabase) -> list[Finding]:
     rows = watched.conn.execute(
         _scoped("""
         SELECT o.order_id, o.position_id, o.alpaca_order_id, s.symbol, o.status
-        FROM scoped
-        JOIN orders o ON o.order_id = scoped.order_id
+        FROM scoped o
         JOIN securities s ON s.security_id = o.security_id
         WHERE NOT o.status = ANY(%(known)s)
         ORDER BY o.order_id

@@ -1,0 +1,1 @@
+"""Benchmark of pytest checks/ on synthetic desks: python -m bench.run."""
