@@ -124,8 +124,7 @@ def test_no_fixes_still_makes_a_valid_script(
 def test_an_incomplete_run_is_flagged(
     seeded_db: Any, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = seeded_db("clean")
-    run_sql(url, "DROP TABLE trading_cycles CASCADE")
+    url = seeded_db("clean", "cycles_table_dropped")
     run_checks(url, "-m", "not broker")
     script = fixes(capsys, tmp_path / "report.json")
     assert "-- WARNING: this run was incomplete, so this list may be too:" in script

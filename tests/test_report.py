@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from tests.conftest import CHECKOUT, RunChecks
-from tests.pg import run_sql, run_sql_file
+from tests.pg import run_sql_file
 from tradewatch import demo, report
 
 
@@ -66,8 +66,7 @@ def test_capped_report_conforms(demo_db: str, run_checks: RunChecks) -> None:
 
 
 def test_errored_report_conforms(seeded_db: Any, run_checks: RunChecks) -> None:
-    url = seeded_db("clean")
-    run_sql(url, "DROP TABLE trading_cycles CASCADE")
+    url = seeded_db("clean", "cycles_table_dropped")
     _, data = run_checks(url, "-m", "not broker")
     assert report.validation_errors(data) == []
     errored = [test for test in data["tests"] if test["outcome"] == "error"]

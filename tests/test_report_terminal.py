@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import RunChecks
-from tests.pg import run_sql, run_sql_file
+from tests.pg import run_sql_file
 from tradewatch import demo, report
 
 
@@ -49,8 +49,7 @@ def test_a_clean_run_says_no_findings(seeded_db: Any, run_checks: RunChecks) -> 
 
 
 def test_checks_that_could_not_run_are_called_out(seeded_db: Any, run_checks: RunChecks) -> None:
-    url = seeded_db("clean")
-    run_sql(url, "DROP TABLE trading_cycles CASCADE")
+    url = seeded_db("clean", "cycles_table_dropped")
     result, data = run_checks(url, "-m", "not broker")
     errored = sum(1 for test in data["tests"] if test["outcome"] == "error")
     assert errored

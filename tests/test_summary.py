@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import CHECKOUT, RunChecks
-from tests.pg import run_sql, run_sql_file
+from tests.pg import run_sql_file
 from tradewatch import cli, demo
 
 WATCHDOG_KEYS = {"timestamp", "duration_ms", "pipeline", "issues", "summary"}
@@ -89,8 +89,7 @@ def test_warnings_only_is_warning(
 def test_a_check_that_could_not_run_is_an_error(
     seeded_db: Any, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = seeded_db("clean")
-    run_sql(url, "DROP TABLE trading_cycles CASCADE")
+    url = seeded_db("clean", "cycles_table_dropped")
     run_checks(url, "-m", "not broker")
     code, summary, err = summarize(capsys, report_path(tmp_path))
     assert (code, summary["summary"]["status"]) == (3, "ERROR")
