@@ -17,8 +17,9 @@ from tradewatch.embedded import EmbeddedServer
 CHECKOUT = Path(__file__).resolve().parent.parent
 CHECKS_DIR = CHECKOUT / "checks"
 SEEDS_DIR = CHECKOUT / "fixtures" / "seeds"
-# Flags for in-process check runs: no cache files written into the checkout.
-QUICK_RUN = ("-p", "no:cacheprovider")
+# Flags for in-process pytest runs: no cache files; and no hypothesis plugin, as pytest.ini
+# says, also for runs outside the checkout (loading it after hypothesis is imported warns).
+QUICK_RUN = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RunChecks
+from tests.conftest import QUICK_RUN, RunChecks
 from tests.pg import run_sql_file
 from tradewatch import demo, report
 
@@ -59,8 +59,7 @@ def test_checks_that_could_not_run_are_called_out(seeded_db: Any, run_checks: Ru
 def test_no_table_outside_a_checks_run(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_plain="def test_nothing():\n    pass\n")
     result = pytester.runpytest_inprocess(
-        "-p", "tradewatch.plugin", "-p", "tradewatch.terminal", "-p", "no:cacheprovider",
-        "--tradewatch-report=",
+        "-p", "tradewatch.plugin", "-p", "tradewatch.terminal", *QUICK_RUN, "--tradewatch-report=",
     )
     result.assert_outcomes(passed=1)
     assert "tradewatch findings" not in result.stdout.str()
