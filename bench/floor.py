@@ -17,7 +17,6 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-import tradewatch
 from tradewatch import market_hours, settings, vocabulary
 from tradewatch.findings import Finding
 from tradewatch.queries import cycles, orders, positions, schema
@@ -64,9 +63,6 @@ def check_calls(broker: bool) -> list[Call]:
                       _check(schema.missing_column, table, column)))
     calls.append(("schema.view_columns_missing", _check(schema.view_columns_missing)))
     calls.append(("schema.view_fails_to_run", _check(schema.view_fails_to_run)))
-    source = Path(tradewatch.__file__).parent
-    calls.append(("schema.code_reads_legacy_columns",
-                  _check(lambda _watched: schema.code_reads_legacy_columns(source))))
     return calls
 
 

@@ -1,10 +1,7 @@
 """The database has the post-Phase-2 schema, and the code no longer reads what it dropped."""
 
-from pathlib import Path
-
 import pytest
 
-import tradewatch
 from tradewatch.plugin import ReportFindings
 from tradewatch.queries import schema
 from tradewatch.watched import WatchedDatabase
@@ -37,7 +34,3 @@ def test_pipeline_view_has_its_columns(
 
 def test_pipeline_view_runs(watched_db: WatchedDatabase, report_findings: ReportFindings) -> None:
     report_findings(schema.view_fails_to_run(watched_db))
-
-
-def test_no_code_reads_legacy_columns(report_findings: ReportFindings) -> None:
-    report_findings(schema.code_reads_legacy_columns(Path(tradewatch.__file__).parent))

@@ -20,6 +20,9 @@ CREATE INDEX idx_orders_created_at ON orders (created_at);
 CREATE INDEX idx_positions_live ON positions (status, updated_at)
     WHERE status IN ('open', 'partial', 'risk_reduced');
 
+-- Broker order ids as the broker checks match them: case and surrounding spaces aside.
+CREATE INDEX idx_orders_alpaca_order_id_folded ON orders (lower(btrim(alpaca_order_id)));
+
 CREATE INDEX idx_orders_open_at_broker ON orders (order_id)
     WHERE alpaca_order_id IS NOT NULL
       AND NOT lower(status) = ANY (ARRAY[

@@ -174,6 +174,9 @@ DISAGREEMENTS: dict[str, tuple[str, Callable[[AlpacaServer], None], str, Expecte
                                       [("ORDER_STATUS_MISMATCH", "WARNING", {"order_id": 13})]),
     "not-found": ("not_found", _drop_order_13, "",
                   [("ORDER_NOT_FOUND", "WARNING", {"order_id": 13, "alpaca_order_id": _c(13)})]),
+    # The database may spell a broker id in capitals; it is still the broker's order.
+    "ids-differ-in-case": ("not_in_db", lambda _: None,
+                           "UPDATE orders SET alpaca_order_id = upper(alpaca_order_id)", []),
     "not-in-db-legs": ("not_in_db", _add_unknown_bracket, "",
                        [("ORDER_NOT_IN_DB", "CRITICAL",
                          {"alpaca_order_id": "d0000000-0000-4000-8000-000000000002"}),

@@ -23,44 +23,54 @@ LATER_KINDS = {
     "leg_limit": (True, "limit", "take_profit"),
 }
 sides = st.sampled_from(["buy", "sell"])
+# A later order: its kind, its side, whether it filled, and (legs) whether it names the position.
+later_orders = st.tuples(st.sampled_from(sorted(LATER_KINDS)), sides, st.booleans(), st.booleans())
 positions = st.lists(
     st.tuples(
         st.sampled_from(vocabulary.POSITION_SIDES),
-        sides,
-        st.lists(st.tuples(st.sampled_from(sorted(LATER_KINDS)), sides), max_size=5),
+        st.lists(sides, max_size=2),  # entry attempts that never filled (rejected)
+        sides,  # the filled entry
+        st.lists(later_orders, max_size=5),
     ),
     min_size=1, max_size=6,
 )
+Book = list[tuple[str, list[str], str, list[tuple[str, str, bool, bool]]]]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(book=positions, standalone=st.lists(sides, max_size=3))
-def test_sides_follow_the_mapping_after_phase2(
-    phase1_db: str, book: list[tuple[str, str, list[tuple[str, str]]]], standalone: list[str]
-) -> None:
+def test_sides_follow_the_mapping_after_phase2(phase1_db: str, book: Book, standalone: list[str]) -> None:
     expected: dict[int, tuple[str, str]] = {}
+    ids = iter(range(1, 1000))
     with psycopg.connect(phase1_db) as conn, conn.transaction(force_rollback=True):
         conn.execute("INSERT INTO securities (security_id, symbol) VALUES (1, 'SYM')")
         conn.execute("INSERT INTO trading_cycles (cycle_id) VALUES ('c')")
-        order_id = 0
-        for position_id, (position_side, entry_side, later) in enumerate(book, start=1):
+        for position_id, (position_side, attempts, entry_side, later) in enumerate(book, start=1):
             conn.execute(
                 "INSERT INTO positions (position_id, cycle_id, security_id, side, quantity, entry_price)"
                 " VALUES (%s, 'c', 1, %s, 1, 1)", (position_id, position_side),
             )
-            order_id += 1
-            entry_id = order_id
-            _insert_order(conn, entry_id, position_id, None, "market", entry_side, 0)
+            minute = 0
+            for side in attempts:
+                attempt_id = next(ids)
+                _insert_order(conn, attempt_id, position_id, None, "market", side, minute, filled=False)
+                expected[attempt_id] = ("entry", side)
+                minute += 1
+            entry_id = next(ids)
+            _insert_order(conn, entry_id, position_id, None, "market", entry_side, minute, filled=True)
             expected[entry_id] = ("entry", entry_side)
-            for step, (kind, side) in enumerate(later, start=1):
+            for kind, side, filled, names_position in later:
                 is_leg, order_type, purpose = LATER_KINDS[kind]
-                order_id += 1
-                _insert_order(conn, order_id, position_id, entry_id if is_leg else None,
-                              order_type, side, step)
+                minute += 1
+                order_id = next(ids)
+                # A leg may leave position_id empty: it belongs to its parent's position.
+                linked = position_id if names_position or not is_leg else None
+                _insert_order(conn, order_id, linked, entry_id if is_leg else None,
+                              order_type, side, minute, filled=filled)
                 expected[order_id] = (purpose, vocabulary.expected_side(position_side, purpose))
         for side in standalone:
-            order_id += 1
-            _insert_order(conn, order_id, None, None, "limit", side, 0)
+            order_id = next(ids)
+            _insert_order(conn, order_id, None, None, "limit", side, 0, filled=False)
             expected[order_id] = ("entry", side)
         conn.execute(ORDER_PURPOSE_SQL)
         found = {row[0]: (row[1], row[2]) for row in
@@ -69,9 +79,12 @@ def test_sides_follow_the_mapping_after_phase2(
 
 
 def _insert_order(conn: psycopg.Connection, order_id: int, position_id: int | None,
-                  parent_id: int | None, order_type: str, side: str, minutes: int) -> None:
+                  parent_id: int | None, order_type: str, side: str, minutes: int, *,
+                  filled: bool) -> None:
     conn.execute(
         "INSERT INTO orders (order_id, position_id, security_id, cycle_id, parent_order_id,"
-        " side, order_type, quantity, created_at) VALUES (%s, %s, 1, 'c', %s, %s, %s, 1, %s)",
-        (order_id, position_id, parent_id, side, order_type, START + timedelta(minutes=minutes)),
+        " side, order_type, quantity, filled_qty, status, created_at)"
+        " VALUES (%s, %s, 1, 'c', %s, %s, %s, 1, %s, %s, %s)",
+        (order_id, position_id, parent_id, side, order_type, 1 if filled else 0,
+         "filled" if filled else "rejected", START + timedelta(minutes=minutes)),
     )

@@ -140,6 +140,23 @@ def test_dropping_legacy_columns_refuses_to_lose_order_ids(empty_db: str) -> Non
     assert not migrate.status(empty_db)[4].applied
 
 
+def test_dropping_legacy_columns_refuses_to_lose_a_status_without_an_order_id(empty_db: str) -> None:
+    migrate.apply(empty_db, target="0004.pipeline-status-view")
+    run_sql(empty_db, """
+        INSERT INTO securities (security_id, symbol) VALUES (1, 'AAPL');
+        INSERT INTO trading_cycles (cycle_id) VALUES ('20251231-001');
+        INSERT INTO positions (position_id, cycle_id, security_id, side, quantity, entry_price,
+                               alpaca_status, alpaca_error)
+        VALUES (4, '20251231-001', 1, 'long', 3, 250, 'rejected', 'insufficient buying power');
+    """)
+    schema_before = _schema(empty_db)
+    with pytest.raises(migrate.MigrationError, match=r"alpaca_status and alpaca_error: positions 4 "):
+        migrate.apply(empty_db)
+    assert _schema(empty_db) == schema_before
+    assert _rows(empty_db, "SELECT alpaca_status, alpaca_error FROM positions") == [
+        ("rejected", "insufficient buying power")]
+
+
 def test_legacy_columns_come_back_refilled_from_entry_orders(empty_db: str) -> None:
     migrate.apply(empty_db, target="0001.base-schema")
     run_sql(empty_db, LEGACY_DESK)

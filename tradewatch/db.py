@@ -36,6 +36,14 @@ def describe(url: str) -> str:
     return f"{user + '@' if user else ''}{where}/{params.get('dbname') or user or ''}"
 
 
+def unreachable(url: str, exc: psycopg.Error) -> DatabaseUnreachable:
+    """One line naming the database (never its password) and why it could not be reached."""
+    # The first line says why (refused, unknown host, bad password, bad URL); the rest is advice.
+    lines = str(exc).strip().splitlines()
+    reason = lines[0].removeprefix("connection failed: ") if lines else type(exc).__name__
+    return DatabaseUnreachable(f"cannot reach database {describe(url)}: {reason}")
+
+
 def connect(
     url: str,
     *,
@@ -47,11 +55,8 @@ def connect(
     options = {"application_name": APPLICATION_NAME, "connect_timeout": 10}
     try:
         conn = psycopg.connect(url, autocommit=autocommit, **options)  # type: ignore[arg-type]
-    except psycopg.OperationalError as exc:
-        # The first line says why (refused, unknown host, bad password); the rest is advice.
-        lines = str(exc).strip().splitlines()
-        reason = lines[0].removeprefix("connection failed: ") if lines else type(exc).__name__
-        raise DatabaseUnreachable(f"cannot reach database {describe(url)}: {reason}") from None
+    except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
+        raise unreachable(url, exc) from None
     # set_config takes parameters, where SET would need the value spliced into the text.
     if read_only:
         conn.execute("SELECT set_config('default_transaction_read_only', 'on', false)")

@@ -13,6 +13,8 @@ import psycopg
 from psycopg import conninfo
 from yoyo import get_backend, read_migrations
 
+from tradewatch import db
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # The migrations a database already at Phase 1 has had by hand.
 PHASE1_IDS = ("0001.base-schema", "0002.orders-table")
@@ -51,7 +53,10 @@ def migrations_dir() -> Path:
 
 @contextmanager
 def _backend(url: str) -> Iterator[tuple[Any, Any]]:
-    backend = get_backend(yoyo_url(url))
+    try:
+        backend = get_backend(yoyo_url(url))
+    except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
+        raise db.unreachable(url, exc) from None
     try:
         yield backend, read_migrations(str(migrations_dir()))
     finally:

@@ -46,6 +46,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if resolved.report_path and not getattr(config.option, "json_report", True):
         config.option.json_report = True
         config.option.json_report_file = str(Path(config.rootpath, resolved.report_path))
+        # A run that stops before writing (database unreachable) must not leave the last
+        # run's report for alerting to read as current.
+        Path(config.option.json_report_file).unlink(missing_ok=True)
     config.pluginmanager.register(_ReportMetadata(config), "tradewatch-report-metadata")
 
 

@@ -176,3 +176,12 @@ def exit_code(summary: Report) -> int:
     """0 OK, 1 WARNING, 2 CRITICAL, 3 ERROR, as trade_watchdog.py exited."""
     status = summary.get("summary", {}).get("status") or summary.get("status", "ERROR")
     return STATUS_EXIT_CODES[status]
+
+
+def demo_findings_only(path: str | Path) -> bool:
+    """Whether a report is a complete demo run whose only news is findings (the demo plants them)."""
+    try:
+        summary = summarize(load(path))
+    except ReportError:
+        return False
+    return bool(summary["demo"]) and exit_code(summary) in (1, 2)

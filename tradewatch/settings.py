@@ -108,8 +108,8 @@ SPECS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "as_of",
-        "the 'now' of every time-based check (ISO-8601); default: the wall clock, "
-        "or the demo snapshot's time on the demo database",
+        "the 'now' of every time-based check (ISO-8601; without a zone it is UTC); default: "
+        "the wall clock, or the demo snapshot's time on the demo database",
         parse_timestamp,
         cli="--as-of",
         env="TRADEWATCH_AS_OF",

@@ -85,8 +85,9 @@ def known_order_ids(watched: WatchedDatabase, alpaca_order_ids: Collection[str])
     if not alpaca_order_ids:
         return set()
     rows = watched.conn.execute(
-        "SELECT lower(alpaca_order_id) FROM orders WHERE alpaca_order_id = ANY(%s)",
-        (list(alpaca_order_ids),),
+        # Matched as the snapshot matches them, case and spaces aside (migrations/0006 indexes it).
+        "SELECT lower(btrim(alpaca_order_id)) FROM orders WHERE lower(btrim(alpaca_order_id)) = ANY(%s)",
+        ([alpaca_order_id.strip().lower() for alpaca_order_id in alpaca_order_ids],),
     ).fetchall()
     return {row[0] for row in rows}
 
@@ -218,10 +219,8 @@ def reconcile_orders(
             changes = {"status": theirs.status, "filled_qty": theirs.filled_qty,
                        "filled_avg_price": theirs.filled_avg_price, "filled_at": theirs.filled_at,
                        "cancelled_at": theirs.canceled_at, "expired_at": theirs.expired_at}
-            # filled_qty may not be NULL; the cancel and expiry times only add what is known.
-            for column in ("filled_qty", "cancelled_at", "expired_at"):
-                if changes[column] is None:
-                    del changes[column]
+            # Only what the broker knows: a fix never blanks a fill the database already has.
+            changes = {column: value for column, value in changes.items() if value is not None}
             findings.append(Finding(
                 "ORDER_STATUS_MISMATCH", "WARNING", keys,
                 f"order {row.order_id} ({row.symbol}) is {row.status!r} in the database "

@@ -28,8 +28,8 @@ _SCOPED_ORDERS = sql.SQL("""
         ))
     )
 """)
-_SCOPED_COLUMNS = ("order_id", "position_id", "security_id", "alpaca_order_id", "side",
-                   "order_purpose", "status", "filled_qty", "filled_at")
+_SCOPED_COLUMNS = ("order_id", "position_id", "parent_order_id", "security_id", "alpaca_order_id",
+                   "side", "order_purpose", "status", "filled_qty", "filled_at")
 
 
 def _scoped(body: str) -> sql.Composed:
@@ -51,12 +51,18 @@ def wrong_sides(watched: WatchedDatabase, position_side: str, purpose: str) -> l
     expected = vocabulary.expected_side(position_side, purpose)
     rows = watched.conn.execute(
         _scoped("""
-        SELECT o.order_id, o.position_id, o.alpaca_order_id, s.symbol, o.side
+        SELECT o.order_id, owner.position_id, o.alpaca_order_id, s.symbol, o.side
         FROM scoped o
+        -- A bracket leg without a position_id belongs to its parent order's position.
+        CROSS JOIN LATERAL (
+            SELECT COALESCE(o.position_id, (
+                SELECT parent.position_id FROM orders parent WHERE parent.order_id = o.parent_order_id
+            )) AS position_id
+        ) AS owner
         JOIN securities s ON s.security_id = o.security_id
         WHERE o.order_purpose = %(purpose)s AND o.side <> %(expected)s
           -- Looked up per scoped order: a join may be planned as a scan of all positions.
-          AND (SELECT p.side FROM positions p WHERE p.position_id = o.position_id)
+          AND (SELECT p.side FROM positions p WHERE p.position_id = owner.position_id)
               = %(position_side)s
         ORDER BY o.order_id
         """),
@@ -98,8 +104,9 @@ def purpose_missing(watched: WatchedDatabase) -> list[Finding]:
             "ORDER_PURPOSE_MISSING", "WARNING",
             {"order_id": order_id, "position_id": position_id,
              "alpaca_order_id": alpaca_order_id, "symbol": symbol},
-            f"order {order_id} ({symbol}) has purpose {purpose!r}, "
-            f"expected one of {', '.join(vocabulary.ORDER_PURPOSES)}",
+            f"order {order_id} ({symbol}) has "
+            + (f"purpose {purpose!r}" if purpose is not None else "no purpose")
+            + f", expected one of {', '.join(vocabulary.ORDER_PURPOSES)}",
             details={"order_purpose": purpose},
         )
         for order_id, position_id, alpaca_order_id, symbol, purpose in rows

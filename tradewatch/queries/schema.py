@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import psycopg
 from psycopg import sql
 
@@ -19,8 +16,6 @@ PIPELINE_VIEW_COLUMNS = (
     "orders_total", "orders_pending", "orders_filled", "orders_cancelled",
     "positions_total", "positions_open", "daily_pnl", "last_order_at",
 )
-# A query naming one of the legacy broker columns of positions, by table name or alias p.
-_LEGACY_READ = re.compile(r"\b(?:positions|p)\.(alpaca_(?:order_id|status|error))\b")
 
 _COLUMN_EXISTS = """
     SELECT EXISTS (
@@ -104,17 +99,3 @@ def view_fails_to_run(watched: WatchedDatabase) -> list[Finding]:
                             sqlstate=exc.diag.sqlstate)
     return []
 
-
-def code_reads_legacy_columns(source_dir: Path) -> list[Finding]:
-    """No query in the package reads positions' legacy broker columns."""
-    found = []
-    for path in sorted(source_dir.rglob("*.py")):
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            for match in _LEGACY_READ.finditer(line):
-                found.append(Finding(
-                    "LEGACY_COLUMN_READ", "CRITICAL",
-                    {"table": "positions", "column": match.group(1)},
-                    f"{path.name}:{number} reads positions.{match.group(1)}",
-                    details={"file": str(path.relative_to(source_dir.parent)), "line": number},
-                ))
-    return found
