@@ -295,6 +295,20 @@ def test_skipped_without_credentials_or_cassette(
     assert report["tradewatch"]["broker"] == {"mode": "skipped", "cassette": None, "paper": True}
 
 
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_required_broker_missing_is_an_error(
+    seeded_db: Callable[..., str], run_checks: RunChecks, no_broker_env: None,
+    monkeypatch: pytest.MonkeyPatch, how: str,
+) -> None:
+    if how == "environment":
+        monkeypatch.setenv("TRADEWATCH_REQUIRE_BROKER", "1")
+    _, report = run_checks(seeded_db("clean"), *(["--require-broker"] if how == "option" else []))
+    assert set(_broker_outcomes(report).values()) == {"error"}
+    assert "--require-broker is on" in checks_of(report)["quantity"]["metadata"]["error"]
+    database_checks = [t for t in report["tests"] if "/test_broker.py::" not in t["nodeid"]]
+    assert {t["outcome"] for t in database_checks} == {"passed"}
+
+
 def test_requests_grow_with_pages_not_orders(
     seeded_db: Callable[..., str], run_checks: RunChecks, alpaca: AlpacaServer
 ) -> None:

@@ -17,7 +17,7 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 
 from tradewatch import demo
 from tradewatch.broker import BrokerClient, BrokerSnapshot, BrokerUnavailable, take_snapshot
-from tradewatch.plugin import ReportFindings
+from tradewatch.plugin import CheckCannotRun, ReportFindings
 from tradewatch.queries import broker as reconcile
 from tradewatch.settings import Settings
 from tradewatch.watched import WatchedDatabase
@@ -82,6 +82,8 @@ class BrokerFeed:
     def get(self, report_findings: ReportFindings) -> BrokerSnapshot:
         """The snapshot; skips the check (saying why, once per run) when the broker is not configured."""
         if self.plan.mode == "skipped":
+            if self.watched.settings.require_broker:
+                raise CheckCannotRun(f"--require-broker is on, but there are {self.plan.reason}")
             if not self._skip_reported:
                 self._skip_reported = True
                 report_findings([reconcile.skipped(self.plan.reason)])

@@ -98,6 +98,17 @@ SPECS: tuple[SettingSpec, ...] = (
         flag=True,
     ),
     SettingSpec(
+        "require_broker",
+        "make the broker checks errors, not skips, when no credentials or cassette are given "
+        "(for scheduled jobs)",
+        parse_bool,
+        default="false",
+        ini="tradewatch_require_broker",
+        cli="--require-broker",
+        env="TRADEWATCH_REQUIRE_BROKER",
+        flag=True,
+    ),
+    SettingSpec(
         "statement_timeout_s",
         "seconds one check query may run before it is cancelled",
         parse_positive_float,
@@ -239,6 +250,7 @@ class Settings:
 
     database_url: str | None
     require_database: bool
+    require_broker: bool
     statement_timeout_s: float
     as_of: datetime | None
     stuck_order_minutes: float
