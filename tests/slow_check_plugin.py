@@ -9,7 +9,10 @@ import pytest
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """Say where the embedded data lives, then wait to be interrupted."""
-    watched = item.config.stash[__import__("tradewatch.plugin").plugin.WATCHED_KEY]
+    # Imported here: loaded with -p, this module comes before conftest.py loads the plugin.
+    from tradewatch.plugin import WATCHED_KEY
+
+    watched = item.config.stash[WATCHED_KEY]
     print(f"READY {watched.conn.info.host}", flush=True)
     time.sleep(60)
     return (yield)

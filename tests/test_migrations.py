@@ -121,40 +121,38 @@ def test_phase2_on_a_phase1_desk_closes_with_exits_and_bracket_legs(empty_db: st
     assert sides == {101: "buy", 102: "buy", 103: "buy", 104: "buy", 105: "sell", 106: "sell", 107: "sell"}
 
 
-def test_dropping_legacy_columns_refuses_to_lose_order_ids(empty_db: str) -> None:
+@pytest.mark.parametrize(
+    ("legacy", "refusal"),
+    [
+        # A broker id written after the Phase 1 copy: no order holds it.
+        (("written-after-phase-1", "filled", None),
+         r"refusing to drop positions.alpaca_order_id: positions 9 "),
+        # A status and error with no broker id: no order could keep them.
+        ((None, "rejected", "insufficient buying power"),
+         r"refusing to drop positions.alpaca_status and alpaca_error: positions 9 "),
+    ],
+    ids=["order-id-no-order-holds", "status-without-order-id"],
+)
+def test_dropping_legacy_columns_refuses_to_lose_data(
+    empty_db: str, legacy: tuple[str | None, ...], refusal: str
+) -> None:
     migrate.apply(empty_db, target="0004.pipeline-status-view")
     run_sql(empty_db, """
         INSERT INTO securities (security_id, symbol) VALUES (1, 'AAPL');
         INSERT INTO trading_cycles (cycle_id) VALUES ('20251231-001');
-        INSERT INTO positions (position_id, cycle_id, security_id, side, quantity, entry_price,
-                               alpaca_order_id, alpaca_status)
-        VALUES (9, '20251231-001', 1, 'long', 3, 250, 'written-after-phase-1', 'filled');
+        INSERT INTO positions (position_id, cycle_id, security_id, side, quantity, entry_price)
+        VALUES (9, '20251231-001', 1, 'long', 3, 250);
     """)
+    with psycopg.connect(empty_db) as conn:
+        conn.execute("UPDATE positions SET alpaca_order_id = %s, alpaca_status = %s, alpaca_error = %s",
+                     legacy)
     schema_before = _schema(empty_db)
-    with pytest.raises(migrate.MigrationError, match=r"refusing to drop .*positions 9") as refusal:
+    with pytest.raises(migrate.MigrationError, match=refusal) as refused:
         migrate.apply(empty_db)
-    assert "hint:" in str(refusal.value)
+    assert "hint:" in str(refused.value)
     assert _schema(empty_db) == schema_before
-    assert _rows(empty_db, "SELECT alpaca_order_id, alpaca_status FROM positions") == [
-        ("written-after-phase-1", "filled")]
+    assert _rows(empty_db, "SELECT alpaca_order_id, alpaca_status, alpaca_error FROM positions") == [legacy]
     assert not migrate.status(empty_db)[4].applied
-
-
-def test_dropping_legacy_columns_refuses_to_lose_a_status_without_an_order_id(empty_db: str) -> None:
-    migrate.apply(empty_db, target="0004.pipeline-status-view")
-    run_sql(empty_db, """
-        INSERT INTO securities (security_id, symbol) VALUES (1, 'AAPL');
-        INSERT INTO trading_cycles (cycle_id) VALUES ('20251231-001');
-        INSERT INTO positions (position_id, cycle_id, security_id, side, quantity, entry_price,
-                               alpaca_status, alpaca_error)
-        VALUES (4, '20251231-001', 1, 'long', 3, 250, 'rejected', 'insufficient buying power');
-    """)
-    schema_before = _schema(empty_db)
-    with pytest.raises(migrate.MigrationError, match=r"alpaca_status and alpaca_error: positions 4 "):
-        migrate.apply(empty_db)
-    assert _schema(empty_db) == schema_before
-    assert _rows(empty_db, "SELECT alpaca_status, alpaca_error FROM positions") == [
-        ("rejected", "insufficient buying power")]
 
 
 def test_legacy_columns_come_back_refilled_from_entry_orders(empty_db: str) -> None:
