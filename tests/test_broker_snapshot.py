@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 import pydantic
 import pytest
 from alpaca.trading.models import Order, Position
@@ -23,6 +24,7 @@ from tradewatch.broker import (
     position_from_json,
     take_snapshot,
 )
+from tradewatch.queries import broker as reconcile
 
 DAY = timedelta(hours=24)
 
@@ -148,6 +150,23 @@ def test_look_ups_only_for_orders_the_snapshot_lacks(server: AlpacaServer) -> No
     assert snapshot.confirmed_missing("f0000000-0000-4000-8000-000000000012")
     assert snapshot.confirmed_missing("not-a-broker-id")
     assert not snapshot.confirmed_missing("c0000000-0000-4000-8000-000000000013")
+
+
+def test_look_ups_stop_at_the_limit_and_the_rest_is_reported(
+    server: AlpacaServer, migrated_db: str
+) -> None:
+    ids = tuple(f"f0000000-0000-4000-8000-00000000010{n}" for n in range(5))
+    snapshot = take_snapshot(client_for(server), demo.DEMO_AS_OF, DAY, ids, lookup_limit=2)
+    assert server.count("/v2/orders/") == 2
+    assert snapshot.unconfirmed == ids[2:]
+    assert all(snapshot.confirmed_missing(alpaca_id) for alpaca_id in ids[:2])
+    assert not any(snapshot.confirmed_missing(alpaca_id) for alpaca_id in ids[2:])
+    rows = [reconcile.DbOrder(n, None, alpaca_id, "AMD", "new") for n, alpaca_id in enumerate(ids)]
+    with psycopg.connect(migrated_db) as conn:
+        found = reconcile.reconcile_orders(conn, rows, snapshot, "not_found")
+    assert [(f.type, f.severity) for f in found] == [("ORDER_NOT_FOUND", "WARNING")] * 2 + [
+        ("RECONCILIATION_SKIPPED", "INFO")]
+    assert found[-1].details["alpaca_order_ids"] == list(ids[2:])
 
 
 @pytest.mark.parametrize(("body", "message"), [

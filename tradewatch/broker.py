@@ -73,6 +73,8 @@ class BrokerSnapshot:
     orders: Mapping[str, BrokerOrder]
     # Orders the database holds that the snapshot lacked, asked for one by one: None is a 404.
     lookups: Mapping[str, BrokerOrder | None] = field(default_factory=dict)
+    # Such orders left unasked this run, past the look-up limit.
+    unconfirmed: tuple[str, ...] = ()
 
     def order(self, alpaca_order_id: str) -> BrokerOrder | None:
         """The broker's order with this id, from the snapshot or a look-up, if the broker has it."""
@@ -144,7 +146,8 @@ def _without_userinfo(url: str) -> str:
 
 
 def take_snapshot(
-    client: BrokerClient, as_of: datetime, lookback: timedelta, db_order_ids: Iterable[str]
+    client: BrokerClient, as_of: datetime, lookback: timedelta, db_order_ids: Iterable[str],
+    *, lookup_limit: int | None = None,
 ) -> BrokerSnapshot:
     """Positions, orders open or submitted within lookback before as_of, and look-ups of the rest."""
     # db_order_ids are the broker ids of the database's non-terminal orders: each one the
@@ -161,12 +164,12 @@ def take_snapshot(
         # listing, open legs and all. Until a microsecond past since, to lose no boundary order.
         _read_orders(client, QueryOrderStatus.OPEN, orders, nested=False, after=None,
                      until=since + timedelta(microseconds=1))
-        lookups = {
-            alpaca_id: _look_up(client, alpaca_id)
-            for alpaca_id in sorted(set(db_order_ids))
-            if alpaca_id.strip().lower() not in orders
-        }
-    return BrokerSnapshot(positions, orders, lookups)
+        missing = [alpaca_id for alpaca_id in sorted(set(db_order_ids))
+                   if alpaca_id.strip().lower() not in orders]
+        # A backlog of stale database orders must not turn one run into hundreds of requests.
+        asked = missing if lookup_limit is None else missing[:lookup_limit]
+        lookups = {alpaca_id: _look_up(client, alpaca_id) for alpaca_id in asked}
+    return BrokerSnapshot(positions, orders, lookups, tuple(missing[len(asked):]))
 
 
 def _read_orders(

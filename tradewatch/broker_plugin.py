@@ -116,7 +116,8 @@ class BrokerFeed:
         try:
             with self._cassette(settings):
                 return take_snapshot(
-                    client, self.watched.as_of, timedelta(hours=settings.lookback_hours), db_order_ids
+                    client, self.watched.as_of, timedelta(hours=settings.lookback_hours), db_order_ids,
+                    lookup_limit=settings.broker_lookup_limit,
                 )
         except CannotOverwriteExistingCassetteException as exc:
             asked = exc.failed_request

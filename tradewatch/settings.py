@@ -217,6 +217,15 @@ SPECS: tuple[SettingSpec, ...] = (
         cli="--broker-retry-wait",
     ),
     SettingSpec(
+        "broker_lookup_limit",
+        "most database orders missing from the broker's listings that one run asks the broker "
+        "about one by one (the rest wait for a later run)",
+        parse_positive_int,
+        default="50",
+        ini="tradewatch_broker_lookup_limit",
+        cli="--broker-lookup-limit",
+    ),
+    SettingSpec(
         "alpaca_api_key",
         "Alpaca API key id (secret: never written anywhere)",
         parse_text,
@@ -263,6 +272,7 @@ class Settings:
     broker_cassette: str | None
     broker_timeout_s: float
     broker_retries: int
+    broker_lookup_limit: int
     broker_retry_wait_s: float
     alpaca_api_key: str | None
     alpaca_secret_key: str | None

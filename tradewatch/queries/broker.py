@@ -246,7 +246,19 @@ def reconcile_orders(
                     {"status": "not_found", "updated_at": fixes.NOW},
                 ),
             ))
+    if kind == "not_found" and snapshot.unconfirmed:
+        findings.append(unconfirmed(snapshot.unconfirmed))
     return findings
+
+
+def unconfirmed(alpaca_order_ids: Sequence[str]) -> Finding:
+    """Orders left unasked past the look-up limit: reported, so nothing is silently unchecked."""
+    return Finding(
+        "RECONCILIATION_SKIPPED", "INFO", {"table": "orders"},
+        f"{len(alpaca_order_ids)} database order(s) missing from the broker's listings were not "
+        "looked up this run (--broker-lookup-limit); settle the ones reported to reach them",
+        details={"unconfirmed": len(alpaca_order_ids), "alpaca_order_ids": list(alpaca_order_ids[:20])},
+    )
 
 
 def orders_not_in_db(snapshot: BrokerSnapshot, known_ids: Collection[str]) -> list[Finding]:
