@@ -17,8 +17,10 @@ import psycopg
 from psycopg import conninfo
 
 from tradewatch import report
+from tradewatch.findings import SEVERITIES
 
-RANK = {"INFO": 0, "WARNING": 1, "CRITICAL": 2}
+# Higher is worse; SEVERITIES lists them worst first.
+RANK: dict[str, int] = {level: len(SEVERITIES) - place for place, level in enumerate(SEVERITIES)}
 STATE_VERSION = 1
 MAX_LINES = 20
 SECRET_VARIABLES = ("ALPACA_API_KEY", "ALPACA_SECRET_KEY", "PGPASSWORD")

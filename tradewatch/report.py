@@ -11,6 +11,8 @@ from typing import Any
 
 import jsonschema
 
+from tradewatch.findings import SEVERITIES
+
 STATUS_EXIT_CODES = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "ERROR": 3}
 RAN = ("passed", "failed", "error", "xfailed", "xpassed")
 PYTEST_EXIT_NAMES = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
@@ -135,7 +137,7 @@ def summarize(report: Report, *, now: datetime | None = None, max_age_minutes: f
     found = issues(report)
     errors = problems(report, now=now, max_age_minutes=max_age_minutes)
     counts = {level: sum(1 for issue in found if issue["severity"] == level)
-              for level in ("CRITICAL", "WARNING", "INFO")}
+              for level in SEVERITIES}
     if errors:
         status = "ERROR"
     elif counts["CRITICAL"]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tradewatch import alerting, report
+from tradewatch.findings import SEVERITIES
 
 DEFAULT_STATE = "reports/alert-state.json"
 URLS_VARIABLE = "TRADEWATCH_ALERT_URLS"
@@ -28,7 +29,7 @@ def add_parser(subparsers: Any) -> None:
                         help=f"apprise URLs, e.g. slack://..., mailto://..., json://host:port/path "
                              f"(default: ${URLS_VARIABLE}, separated by spaces, which keeps "
                              f"tokens off the command line)")
-    parser.add_argument("--min-severity", choices=("CRITICAL", "WARNING", "INFO"), default="WARNING",
+    parser.add_argument("--min-severity", choices=SEVERITIES, default="WARNING",
                         help="announce findings from this severity up (default: WARNING)")
     parser.add_argument("--state", type=Path, default=Path(DEFAULT_STATE),
                         help=f"where the findings already announced are kept (default: {DEFAULT_STATE})")
