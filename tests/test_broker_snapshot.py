@@ -8,7 +8,6 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import psycopg
 import pydantic
 import pytest
 from alpaca.trading.models import Order, Position
@@ -152,9 +151,7 @@ def test_look_ups_only_for_orders_the_snapshot_lacks(server: AlpacaServer) -> No
     assert not snapshot.confirmed_missing("c0000000-0000-4000-8000-000000000013")
 
 
-def test_look_ups_stop_at_the_limit_and_the_rest_is_reported(
-    server: AlpacaServer, migrated_db: str
-) -> None:
+def test_look_ups_stop_at_the_limit_and_the_rest_is_reported(server: AlpacaServer) -> None:
     ids = tuple(f"f0000000-0000-4000-8000-00000000010{n}" for n in range(5))
     snapshot = take_snapshot(client_for(server), demo.DEMO_AS_OF, DAY, ids, lookup_limit=2)
     assert server.count("/v2/orders/") == 2
@@ -162,8 +159,7 @@ def test_look_ups_stop_at_the_limit_and_the_rest_is_reported(
     assert all(snapshot.confirmed_missing(alpaca_id) for alpaca_id in ids[:2])
     assert not any(snapshot.confirmed_missing(alpaca_id) for alpaca_id in ids[2:])
     rows = [reconcile.DbOrder(n, None, alpaca_id, "AMD", "new") for n, alpaca_id in enumerate(ids)]
-    with psycopg.connect(migrated_db) as conn:
-        found = reconcile.reconcile_orders(conn, rows, snapshot, "not_found")
+    found = reconcile.reconcile_orders(rows, snapshot, "not_found")
     assert [(f.type, f.severity) for f in found] == [("ORDER_NOT_FOUND", "WARNING")] * 2 + [
         ("RECONCILIATION_SKIPPED", "INFO")]
     assert found[-1].details["alpaca_order_ids"] == list(ids[2:])

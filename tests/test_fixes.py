@@ -88,8 +88,9 @@ def test_script_runs_and_changes_nothing_until_rollback_becomes_commit(
     assert not still & {f["fingerprint"] for f in proposed(data)}
 
 
-def test_comments_fold_line_breaks() -> None:
-    assert fixes_command.comment("a\nDROP TABLE orders;\r\n-- b\u2028c") == "-- a DROP TABLE orders; -- b c"
+def test_comments_escape_line_breaks() -> None:
+    assert (fixes_command.comment("a\nDROP TABLE orders;\r\n-- b\u2028c")
+            == "-- a\\nDROP TABLE orders;\\r\\n-- b\\u2028c")
 
 
 def test_messages_cannot_break_out_of_their_comment(
@@ -105,7 +106,7 @@ def test_messages_cannot_break_out_of_their_comment(
     finding["message"] = "harmless\u2028\x0bDROP TABLE orders;"  # Line breaks the schema lets by.
     edited.write_text(json.dumps(data))
     script = fixes(capsys, edited)
-    assert "-- " + finding["severity"] + ": harmless DROP TABLE orders;" in script
+    assert "-- " + finding["severity"] + ": harmless\\u2028\\x0bDROP TABLE orders;" in script
     before = snapshot(demo_db)
     run_sql(demo_db, script)
     assert snapshot(demo_db) == before

@@ -128,9 +128,9 @@ def test_fix_statement_quotes_any_value(
 ) -> None:
     """A fix guarded by a hostile value and setting another updates that one row to exactly it."""
     _store_status(hostile_url, old)
-    statement = fixes.update_row(
-        session.conn, "orders", {"order_id": PROBE_ORDER, "status": old}, {"status": new}
-    )
+    statement = fixes.statement(fixes.update_row(
+        "orders", {"order_id": PROBE_ORDER}, {"status": old}, {"status": new}, set_now=()
+    ))
     effect = replay(hostile_url, statement)
     assert effect.rowcount == 1, statement
     assert effect.relations_after == effect.relations_before, statement

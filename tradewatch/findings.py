@@ -4,28 +4,44 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from tradewatch import text
+from tradewatch.fixes import FixData, statement
+
 Severity = Literal["CRITICAL", "WARNING", "INFO"]
 SEVERITIES: tuple[Severity, ...] = ("CRITICAL", "WARNING", "INFO")
 
-# Entity keys a finding may carry, named as in the database.
-ENTITY_KEYS = ("order_id", "position_id", "alpaca_order_id", "symbol", "cycle_id", "table", "column")
+# Entity keys a finding may carry, under the contract's names whatever the layout calls them.
+ENTITY_KEYS = ("order_id", "position_id", "alpaca_order_id", "alpaca_client_order_id", "symbol",
+               "cycle_id", "table", "column")
+# The longest message a finding carries; the values it quotes are kept whole in its details.
+MESSAGE_LIMIT = 500
 
 
 def jsonable(value: Any) -> Any:
-    """Turn database values into plain JSON values."""
+    """Database values as strict JSON values: NaN and Infinity as text, bytes as escaped text."""
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            return str(value)
         return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    if isinstance(value, str):
+        # Lone surrogates (from text that was not UTF-8) cannot be written as UTF-8 JSON.
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, Mapping):
         return {str(key): jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(item) for item in value]
     return value
 
@@ -39,7 +55,9 @@ class Finding:
     keys: Mapping[str, Any]
     message: str
     details: Mapping[str, Any] = field(default_factory=dict)
-    fix: str | None = None
+    fix_data: FixData | None = None
+    rule: str | None = None
+    severity_default: Severity | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.keys) - set(ENTITY_KEYS)
@@ -55,6 +73,11 @@ class Finding:
         return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
     @property
+    def fix(self) -> str | None:
+        """The fix as a reviewable statement, built from its data; None where a person decides."""
+        return statement(self.fix_data) if self.fix_data is not None else None
+
+    @property
     def fails(self) -> bool:
         """INFO findings are reported but do not fail a check."""
         return self.severity != "INFO"
@@ -64,16 +87,19 @@ class Finding:
         return {
             "type": self.type,
             "severity": self.severity,
+            "severity_default": self.severity_default or self.severity,
+            "rule": self.rule,
             **{key: jsonable(value) for key, value in self.keys.items()},
-            "message": self.message,
+            "message": text.one_line(self.message, MESSAGE_LIMIT),
             "details": jsonable(dict(self.details)),
             "fix": self.fix,
+            "fix_data": jsonable(self.fix_data.to_json()) if self.fix_data else None,
             "fingerprint": self.fingerprint,
         }
 
     def one_line(self) -> str:
         """How the finding reads in pytest's failure message."""
-        return f"{self.severity} {self.type}: {self.message}"
+        return f"{self.severity} {self.type}: {text.one_line(self.message, MESSAGE_LIMIT)}"
 
 
 def failing(findings: Iterable[Finding]) -> list[Finding]:

@@ -1,37 +1,132 @@
-"""Reviewable fix statements, composed with psycopg.sql so every value is quoted by psycopg."""
+"""Fixes as data, and the reviewable UPDATE statement tradewatch builds from them with psycopg.sql."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
 
-import psycopg
 from psycopg import sql
 
-NOW = sql.SQL("NOW()")
+from tradewatch import text
+
+Source = Literal["database", "broker"]
+SOURCES: tuple[Source, ...] = ("broker", "database")  # whose truth wins, first first
+Scalar = str | int | float | bool | None
+FIX_FIELDS = ("table", "key", "guard", "set", "set_now", "source")
+
+
+class FixDataError(ValueError):
+    """Fix data that tradewatch would not build a statement from."""
+
+
+@dataclass(frozen=True)
+class FixData:
+    """One row's repair: found by its key, only while it still holds the guard values read."""
+
+    table: str
+    key: Mapping[str, Scalar]
+    set: Mapping[str, Scalar]
+    guard: Mapping[str, Scalar] = field(default_factory=dict)
+    set_now: tuple[str, ...] = ()
+    source: Source = "database"
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            raise FixDataError("a fix names the row it repairs by a key")
+        if not (self.set or self.set_now):
+            raise FixDataError("a fix sets at least one column")
+
+    @property
+    def row(self) -> tuple[str, tuple[tuple[str, Scalar], ...]]:
+        """The row this fix repairs: its table and key, comparable across fixes."""
+        return self.table, tuple(sorted(self.key.items()))
+
+    def to_json(self) -> dict[str, Any]:
+        """The fix as the report carries it."""
+        return {
+            "table": self.table, "key": dict(self.key), "guard": dict(self.guard),
+            "set": dict(self.set), "set_now": list(self.set_now), "source": self.source,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> FixData:
+        """Read fix data from a report, refusing anything that is not plain names and scalars."""
+        if not isinstance(data, Mapping) or set(data) != set(FIX_FIELDS):
+            raise FixDataError(f"fix data must have exactly the fields {', '.join(FIX_FIELDS)}")
+        table, source, set_now = data["table"], data["source"], data["set_now"]
+        if not isinstance(table, str) or not table:
+            raise FixDataError("fix data names no table")
+        if source not in SOURCES:
+            raise FixDataError(f"fix source must be one of {', '.join(SOURCES)}")
+        if not isinstance(set_now, list) or not all(isinstance(name, str) and name for name in set_now):
+            raise FixDataError("fix data's set_now must be a list of column names")
+        columns = {part: _columns(data[part], part) for part in ("key", "guard", "set")}
+        return cls(table, columns["key"], columns["set"], columns["guard"], tuple(set_now), source)
+
+
+def _columns(value: Any, part: str) -> dict[str, Scalar]:
+    if not isinstance(value, Mapping):
+        raise FixDataError(f"fix data's {part} must be an object of column: value")
+    for name, item in value.items():
+        if not isinstance(name, str) or not name:
+            raise FixDataError(f"fix data's {part} has a column without a name")
+        if not (item is None or isinstance(item, str | int | float | bool)):
+            raise FixDataError(f"fix data's {part}.{text.shown(name, 40)} is not a plain value")
+        if isinstance(item, float) and not math.isfinite(item):
+            raise FixDataError(f"fix data's {part}.{text.shown(name, 40)} is not a finite number")
+    return dict(value)
+
+
+def scalar(value: Any) -> Scalar:
+    """A database value as a fix carries it (Decimal and timestamps as exact text)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def literal(value: Scalar) -> sql.Composable:
+    """A value for a statement meant to be read and pasted: always on one line."""
+    if isinstance(value, str) and text.has_unsafe(value):
+        # A line break or control character would split the statement or hide part of it:
+        # such text travels as UTF-8 hex, decoded by the server, exactly as stored.
+        return sql.SQL("convert_from(decode({}, 'hex'), 'UTF8')").format(
+            sql.Literal(value.encode("utf-8", "surrogatepass").hex()))
+    return sql.Literal(value)
+
+
+def _equal(column: str, value: Scalar) -> sql.Composable:
+    if value is None:
+        return sql.SQL("{} IS NULL").format(sql.Identifier(column))
+    return sql.SQL("{} = {}").format(sql.Identifier(column), literal(value))
+
+
+def statement(fix: FixData) -> str:
+    """UPDATE the one row the fix names, only while it holds the guard values, as SQL text."""
+    assignments = [sql.SQL("{} = {}").format(sql.Identifier(column), literal(value))
+                   for column, value in fix.set.items()]
+    assignments += [sql.SQL("{} = NOW()").format(sql.Identifier(column)) for column in fix.set_now]
+    conditions = [_equal(column, value) for column, value in {**fix.key, **fix.guard}.items()]
+    composed = sql.SQL("UPDATE {} SET {} WHERE {};").format(
+        sql.Identifier(fix.table), sql.SQL(", ").join(assignments), sql.SQL(" AND ").join(conditions),
+    )
+    return composed.as_string(None)
 
 
 def update_row(
-    conn: psycopg.Connection,
-    table: str,
-    where: Mapping[str, Any],
-    changes: Mapping[str, Any],
-) -> str:
-    """UPDATE one row, found by its key (and any guard columns), setting the given values."""
-    assignments = [
-        sql.SQL("{} = {}").format(
-            sql.Identifier(column),
-            value if isinstance(value, sql.Composable) else sql.Literal(value),
-        )
-        for column, value in changes.items()
-    ]
-    conditions = [
-        sql.SQL("{} = {}").format(sql.Identifier(column), sql.Literal(value))
-        for column, value in where.items()
-    ]
-    statement = sql.SQL("UPDATE {} SET {} WHERE {};").format(
-        sql.Identifier(table),
-        sql.SQL(", ").join(assignments),
-        sql.SQL(" AND ").join(conditions),
+    table: str, key: Mapping[str, Any], guard: Mapping[str, Any], changes: Mapping[str, Any],
+    *, set_now: tuple[str, ...] = ("updated_at",), source: Source = "database",
+) -> FixData:
+    """A fix setting changes (and set_now to NOW()) on the row with key, guarded by what was read."""
+    return FixData(
+        table, {column: scalar(value) for column, value in key.items()},
+        {column: scalar(value) for column, value in changes.items()},
+        {column: scalar(value) for column, value in guard.items()}, set_now, source,
     )
-    return statement.as_string(conn)

@@ -7,7 +7,8 @@ import sys
 from itertools import groupby
 from typing import Any
 
-from tradewatch import report
+from tradewatch import report, text
+from tradewatch.fixes import FixData, FixDataError, statement
 
 
 def add_parser(subparsers: Any) -> None:
@@ -24,16 +25,20 @@ def run(args: argparse.Namespace) -> int:
     """Print the script; exit 3 when the report cannot be read."""
     try:
         loaded = report.load(args.report)
+        printed = script(loaded)
     except report.ReportError as exc:
         print(f"tradewatch fixes: {exc}", file=sys.stderr)
         return 3
-    print(script(loaded), end="")
+    except FixDataError as exc:
+        print(f"tradewatch fixes: refusing the report: {exc}", file=sys.stderr)
+        return 3
+    print(printed, end="")
     return 0
 
 
-def comment(text: str) -> str:
+def comment(line: str) -> str:
     """A one-line SQL comment: a newline in a message must not end it and start a statement."""
-    return "-- " + " ".join(str(text).split())
+    return "-- " + text.one_line(str(line))
 
 
 def script(loaded: report.Report) -> str:
@@ -41,7 +46,7 @@ def script(loaded: report.Report) -> str:
     seen: set[str] = set()
     fixable = []
     for issue in report.issues(loaded):
-        if issue["fix"] and issue["fingerprint"] not in seen:
+        if issue.get("fix_data") and issue["fingerprint"] not in seen:
             seen.add(issue["fingerprint"])
             fixable.append(issue)
     fixable.sort(key=lambda issue: issue["type"])  # Stable: report order within a type.
@@ -67,7 +72,7 @@ def script(loaded: report.Report) -> str:
         lines.append(comment(f"== {finding_type} ({len(members)}) =="))
         for issue in members:
             lines.append(comment(f"{issue['severity']}: {issue['message']} [{issue['fingerprint']}]"))
-            statement = issue["fix"].strip()
-            lines += [statement if statement.endswith(";") else statement + ";", ""]
+            # Built here from the fix's data: SQL text in a report is never printed.
+            lines += [statement(FixData.from_json(issue["fix_data"])), ""]
     lines += ["-- Change ROLLBACK to COMMIT once every statement above is reviewed.", "ROLLBACK;", ""]
     return "\n".join(lines)

@@ -7,8 +7,6 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-import psycopg
-
 from tradewatch import fixes, vocabulary
 from tradewatch.broker import BrokerSnapshot
 from tradewatch.findings import Finding, Severity, jsonable
@@ -95,7 +93,7 @@ def known_order_ids(watched: WatchedDatabase, alpaca_order_ids: Collection[str])
 def positions(watched: WatchedDatabase, snapshot: BrokerSnapshot, kind: str) -> list[Finding]:
     """Positions of one kind of disagreement (see POSITION_KINDS) between database and broker."""
     return reconcile_positions(
-        watched.conn, live_positions(watched), snapshot, kind, watched.settings.qty_mismatch_pct
+        live_positions(watched), snapshot, kind, watched.settings.qty_mismatch_pct
     )
 
 
@@ -104,12 +102,11 @@ def orders(watched: WatchedDatabase, snapshot: BrokerSnapshot, kind: str) -> lis
     if kind == "not_in_db":
         open_ids = [order.id for order in snapshot.orders.values() if order.is_open]
         return orders_not_in_db(snapshot, known_order_ids(watched, open_ids))
-    return reconcile_orders(watched.conn, open_orders(watched), snapshot, kind)
+    return reconcile_orders(open_orders(watched), snapshot, kind)
 
 
 def reconcile_positions(
-    conn: psycopg.Connection, rows: Sequence[DbPosition], snapshot: BrokerSnapshot,
-    kind: str, threshold_pct: float,
+    rows: Sequence[DbPosition], snapshot: BrokerSnapshot, kind: str, threshold_pct: float,
 ) -> list[Finding]:
     """The findings of one kind, from the database's live positions and the broker's."""
     mine: dict[str, list[DbPosition]] = defaultdict(list)
@@ -122,13 +119,13 @@ def reconcile_positions(
     for symbol in sorted(set(mine) | set(held)):
         db_rows, broker_qty = mine.get(symbol, []), held.get(symbol, Decimal(0))
         if kind == "db_only" and db_rows and broker_qty == 0:
-            findings.extend(_phantom(conn, row) for row in db_rows)
+            findings.extend(_phantom(row) for row in db_rows)
         elif kind == "broker_only" and not db_rows and broker_qty != 0:
             findings.append(_orphan(symbol, broker_qty))
         elif db_rows and broker_qty != 0:
             db_qty = sum((row.signed for row in db_rows), Decimal(0))
             if kind == "quantity" and abs(db_qty) != abs(broker_qty):
-                findings.append(_qty_mismatch(conn, symbol, db_rows, db_qty, broker_qty, threshold_pct))
+                findings.append(_qty_mismatch(symbol, db_rows, db_qty, broker_qty, threshold_pct))
             elif kind == "side" and db_qty != 0 and (db_qty > 0) != (broker_qty > 0):
                 findings.append(_side_mismatch(symbol, db_rows, db_qty, broker_qty))
     return findings
@@ -142,17 +139,17 @@ def _ids(rows: Iterable[DbPosition]) -> list[int]:
     return [row.position_id for row in rows]
 
 
-def _phantom(conn: psycopg.Connection, row: DbPosition) -> Finding:
+def _phantom(row: DbPosition) -> Finding:
     return Finding(
         "PHANTOM_POSITION", "CRITICAL", {"position_id": row.position_id, "symbol": row.symbol},
         f"position {row.position_id} ({row.symbol} {row.side} {jsonable(row.quantity)}) is "
         f"{row.status} in the database, but the broker holds no {row.symbol}",
         details={"side": row.side, "db_qty": row.quantity, "broker_qty": 0, "status": row.status},
         # Guarded by the status read, so a fix reviewed late cannot close a position twice.
-        fix=fixes.update_row(
-            conn, "positions", {"position_id": row.position_id, "status": row.status},
-            {"status": "closed", "close_reason": "phantom_reconciliation",
-             "closed_at": fixes.NOW, "updated_at": fixes.NOW},
+        fix_data=fixes.update_row(
+            "positions", {"position_id": row.position_id}, {"status": row.status},
+            {"status": "closed", "close_reason": "phantom_reconciliation"},
+            set_now=("closed_at", "updated_at"), source="broker",
         ),
     )
 
@@ -163,12 +160,11 @@ def _orphan(symbol: str, broker_qty: Decimal) -> Finding:
         f"the broker holds {symbol} {_side(broker_qty)} {jsonable(abs(broker_qty))}, "
         "but no live position in the database does",
         details={"side": _side(broker_qty), "db_qty": 0, "broker_qty": broker_qty},
-        fix=None,  # Real shares with no record: a person decides what opened them.
     )
 
 
 def _qty_mismatch(
-    conn: psycopg.Connection, symbol: str, rows: Sequence[DbPosition], db_qty: Decimal,
+    symbol: str, rows: Sequence[DbPosition], db_qty: Decimal,
     broker_qty: Decimal, threshold_pct: float,
 ) -> Finding:
     db_abs, broker_abs = abs(db_qty), abs(broker_qty)
@@ -178,8 +174,8 @@ def _qty_mismatch(
     # Only one position to correct, on the broker's side, to a whole number the column takes.
     if len(rows) == 1 and (db_qty > 0) == (broker_qty > 0) and broker_abs == broker_abs.to_integral():
         fix = fixes.update_row(
-            conn, "positions", {"position_id": rows[0].position_id, "quantity": rows[0].quantity},
-            {"quantity": broker_abs, "updated_at": fixes.NOW},
+            "positions", {"position_id": rows[0].position_id}, {"quantity": rows[0].quantity},
+            {"quantity": broker_abs}, source="broker",
         )
     return Finding(
         "QTY_MISMATCH", severity, {"symbol": symbol},
@@ -187,7 +183,7 @@ def _qty_mismatch(
         f"({pct:.1f}% apart, threshold {threshold_pct:g}%)",
         details={"db_qty": db_abs, "broker_qty": broker_abs, "difference": broker_abs - db_abs,
                  "difference_pct": round(float(pct), 2), "position_ids": _ids(rows)},
-        fix=fix,
+        fix_data=fix,
     )
 
 
@@ -200,12 +196,11 @@ def _side_mismatch(
         f"the broker {_side(broker_qty)} {jsonable(abs(broker_qty))}",
         details={"db_side": _side(db_qty), "broker_side": _side(broker_qty),
                  "db_qty": db_qty, "broker_qty": broker_qty, "position_ids": _ids(rows)},
-        fix=None,  # Which side is real is for a person to find out.
     )
 
 
 def reconcile_orders(
-    conn: psycopg.Connection, rows: Sequence[DbOrder], snapshot: BrokerSnapshot, kind: str
+    rows: Sequence[DbOrder], snapshot: BrokerSnapshot, kind: str
 ) -> list[Finding]:
     """Status mismatches or orders the broker does not know, from the database's open orders."""
     findings = []
@@ -230,9 +225,9 @@ def reconcile_orders(
                          "broker_filled_avg_price": theirs.filled_avg_price,
                          "broker_filled_at": theirs.filled_at},
                 # Guarded by the status read, so a fix reviewed late cannot undo a newer update.
-                fix=fixes.update_row(
-                    conn, "orders", {"order_id": row.order_id, "status": row.status},
-                    {**changes, "updated_at": fixes.NOW},
+                fix_data=fixes.update_row(
+                    "orders", {"order_id": row.order_id}, {"status": row.status}, changes,
+                    source="broker",
                 ),
             ))
         elif kind == "not_found" and snapshot.confirmed_missing(row.alpaca_order_id):
@@ -241,9 +236,9 @@ def reconcile_orders(
                 f"order {row.order_id} ({row.symbol}, {row.status!r}) has broker id "
                 f"{row.alpaca_order_id}, which the broker does not know",
                 details={"db_status": row.status},
-                fix=fixes.update_row(
-                    conn, "orders", {"order_id": row.order_id, "status": row.status},
-                    {"status": "not_found", "updated_at": fixes.NOW},
+                fix_data=fixes.update_row(
+                    "orders", {"order_id": row.order_id}, {"status": row.status},
+                    {"status": "not_found"}, source="broker",
                 ),
             ))
     if kind == "not_found" and snapshot.unconfirmed:
@@ -272,7 +267,6 @@ def orders_not_in_db(snapshot: BrokerSnapshot, known_ids: Collection[str]) -> li
             details={"status": order.status, "side": order.side, "order_type": order.order_type,
                      "qty": order.qty, "submitted_at": order.submitted_at,
                      "client_order_id": order.client_order_id, "parent_id": order.parent_id},
-            fix=None,  # Which position it belongs to, if any, is for a person to decide.
         )
         for order in sorted(snapshot.orders.values(), key=lambda order: order.id)
         if order.is_open and order.id not in known_ids

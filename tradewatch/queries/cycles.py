@@ -42,7 +42,6 @@ def stale(watched: WatchedDatabase, status: str) -> list[Finding]:
             f"(threshold {threshold:g})",
             details={"status": status, "updated_at": updated_at,
                      "minutes_since_update": round(float(minutes), 1)},
-            fix=None,  # A quiet market can explain it; a person decides.
         )
         for cycle_id, updated_at, minutes in rows
     ]

@@ -78,10 +78,7 @@ def wrong_sides(watched: WatchedDatabase, position_side: str, purpose: str) -> l
             f"expected {expected}",
             details={"side": side, "expected_side": expected, "order_purpose": purpose,
                      "position_side": position_side},
-            fix=fixes.update_row(
-                watched.conn, "orders", {"order_id": order_id, "side": side},
-                {"side": expected, "updated_at": fixes.NOW},
-            ),
+            fix_data=fixes.update_row("orders", {"order_id": order_id}, {"side": side}, {"side": expected}),
         )
         for order_id, position_id, alpaca_order_id, symbol, side in rows
     ]
@@ -145,9 +142,9 @@ def stuck(watched: WatchedDatabase, status: str) -> list[Finding]:
                      "never_submitted": unsent, "side": side, "order_purpose": purpose,
                      "quantity": qty},
             # Guarded by the status read, so a fix reviewed late cannot undo a fill.
-            fix=fixes.update_row(
-                watched.conn, "orders", {"order_id": order_id, "status": status},
-                {"status": "expired", "expired_at": fixes.NOW, "updated_at": fixes.NOW},
+            fix_data=fixes.update_row(
+                "orders", {"order_id": order_id}, {"status": status}, {"status": "expired"},
+                set_now=("expired_at", "updated_at"),
             ),
         ))
     return findings
@@ -172,7 +169,6 @@ def unlinked_entries(watched: WatchedDatabase) -> list[Finding]:
             {"order_id": order_id, "alpaca_order_id": alpaca_order_id, "symbol": symbol},
             f"filled entry order {order_id} ({symbol} {side} {jsonable(filled_qty)}) has no position",
             details={"side": side, "filled_qty": filled_qty, "filled_at": filled_at},
-            fix=None,  # Which position it opened is for a person to decide.
         )
         for order_id, alpaca_order_id, symbol, side, filled_qty, filled_at in rows
     ]
@@ -200,9 +196,8 @@ def unknown_statuses(watched: WatchedDatabase) -> list[Finding]:
             f"order {order_id} ({symbol}) has status {status!r}, which neither the broker "
             "nor the trading system uses",
             details={"status": status, "suggested_status": repaired},
-            fix=None if repaired is None else fixes.update_row(
-                watched.conn, "orders", {"order_id": order_id, "status": status},
-                {"status": repaired, "updated_at": fixes.NOW},
+            fix_data=None if repaired is None else fixes.update_row(
+                "orders", {"order_id": order_id}, {"status": status}, {"status": repaired},
             ),
         ))
     return findings

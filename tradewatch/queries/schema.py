@@ -37,7 +37,6 @@ def legacy_column_present(watched: WatchedDatabase, column: str) -> list[Finding
     return [Finding(
         "LEGACY_COLUMN_PRESENT", "WARNING", {"table": "positions", "column": column},
         f"positions.{column} is still there: Phase 2 has not dropped it",
-        fix=None,  # The migration checks no data is lost first: tradewatch migrate apply.
     )]
 
 
