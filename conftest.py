@@ -1,8 +1,6 @@
-"""Loads the tradewatch pytest plugins (and pytester, which the self-tests drive them with)."""
+"""Loads the tradewatch pytest plugin (and pytester, which the self-tests drive it with)."""
 
 pytest_plugins = [
     "tradewatch.plugin",
-    "tradewatch.broker_plugin",
-    "tradewatch.terminal",
     "pytester",
 ]

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tradewatch import db, vocabulary
+from tradewatch.schema_map.profiles import CATALYST_2025_12
 
 if TYPE_CHECKING:
     from tests.alpaca_server import AlpacaServer
@@ -28,7 +29,7 @@ WITH wanted AS (
     SELECT DISTINCT coalesce(parent_order_id, order_id) AS top
     FROM orders
     WHERE alpaca_order_id IS NOT NULL
-      AND (submitted_at > %(since)s OR NOT lower(status) = ANY(%(terminal)s))
+      AND (submitted_at > %(since)s OR NOT status = ANY(%(terminal)s))
 )
 SELECT o.order_id, o.parent_order_id, o.alpaca_order_id, s.symbol, o.side, o.status,
        o.order_type, o.order_class, o.quantity, o.filled_qty, o.filled_avg_price,
@@ -46,9 +47,12 @@ FROM positions p JOIN securities s ON s.security_id = p.security_id
 WHERE p.status = ANY(%(live)s)
 """
 
+# The December layout's spellings of the statuses nothing more happens to (canceled and cancelled).
+TERMINAL_STORED = CATALYST_2025_12.vocabulary.stored("orders.status", vocabulary.TERMINAL_STATUSES)
+
 OPEN_ORDERS = """
 SELECT count(*) FROM orders
-WHERE alpaca_order_id IS NOT NULL AND NOT lower(status) = ANY(%(terminal)s)
+WHERE alpaca_order_id IS NOT NULL AND NOT status = ANY(%(terminal)s)
 """
 
 # The orders the old watchdog looks up one request each (seed guide, check_order_sync),
@@ -80,7 +84,7 @@ def missing_modules() -> list[str]:
 def _broker_status(status: str) -> str:
     """The broker's word for a database status; a mangled one is whatever the broker said."""
     normalized = vocabulary.normalize_status(status)
-    return normalized if normalized in vocabulary.KNOWN_STATUSES else "new"
+    return normalized if normalized in vocabulary.ORDER_STATUSES else "new"
 
 
 def _text(value: Any) -> str | None:
@@ -91,7 +95,7 @@ def start_server(url: str, as_of: datetime, lookback_hours: float) -> tuple[Alpa
     """A local broker holding the database's live positions and its open or recent orders."""
     from tests.alpaca_server import AlpacaServer, order, position
 
-    terminal = sorted(vocabulary.TERMINAL_STATUSES)
+    terminal = TERMINAL_STORED
     since = as_of - timedelta(hours=lookback_hours)
     with db.connect(url, read_only=True) as conn:
         held: dict[str, Decimal] = defaultdict(Decimal)
@@ -152,7 +156,7 @@ class Latency:
 def open_order_count(url: str) -> int:
     """Orders with a broker id and a status that is not terminal: the open book at the broker."""
     with db.connect(url, read_only=True) as conn:
-        row = conn.execute(OPEN_ORDERS, {"terminal": sorted(vocabulary.TERMINAL_STATUSES)}).fetchone()
+        row = conn.execute(OPEN_ORDERS, {"terminal": TERMINAL_STORED}).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -162,21 +166,21 @@ def compare_with_latency(
     """Time the run's snapshot and a sample of per-order look-ups, each request delayed by delay_s."""
     from alpaca.common.exceptions import APIError
 
-    from bench.floor import watched_database
+    from bench.floor import started_run
     from tradewatch.broker import BrokerClient, take_snapshot
-    from tradewatch.queries import broker as reconcile
 
-    with watched_database(url, as_of, environment(server)) as watched:
+    with started_run(url, as_of, environment(server)) as run:
+        watched = run.watched
         client = BrokerClient(watched.settings)
         with db.connect(url, read_only=True) as conn:
             seed_ids = [row[0] for row in conn.execute(SEED_WATCHDOG_ORDERS, {"as_of": watched.as_of})]
-        db_ids = [row.alpaca_order_id for row in reconcile.open_orders(watched)]
+        db_ids = [row["alpaca_order_id"] for row in run.wanted("orders", "open_at_broker")]
         server.fail("slow", times=10**9, delay_s=delay_s)
         try:
             before = server.count()
             started = time.perf_counter()
             take_snapshot(client, watched.as_of,
-                          timedelta(hours=watched.settings.lookback_hours), db_ids)
+                          timedelta(hours=watched.settings.broker_lookback_hours), db_ids)
             snapshot_seconds = time.perf_counter() - started
             requests = server.count() - before
             sampled = seed_ids[:sample]

@@ -2,27 +2,17 @@
 
 import pytest
 
-from tradewatch.broker_plugin import BrokerFeed
-from tradewatch.plugin import ReportFindings
-from tradewatch.queries import broker
-from tradewatch.watched import WatchedDatabase
+from tradewatch.catalogue import check
+from tradewatch.plugin import Judge
 
 pytestmark = pytest.mark.broker
 
 
-@pytest.mark.parametrize("kind", broker.POSITION_KINDS)
-def test_positions_match_broker(
-    watched_db: WatchedDatabase, broker_snapshot: BrokerFeed, report_findings: ReportFindings,
-    kind: str,
-) -> None:
-    snapshot = broker_snapshot.get(report_findings)
-    report_findings(broker.positions(watched_db, snapshot, kind))
+@check("positions_match_broker")
+def test_positions_match_broker(judge: Judge, case: str) -> None:
+    judge(case)
 
 
-@pytest.mark.parametrize("kind", broker.ORDER_KINDS)
-def test_orders_match_broker(
-    watched_db: WatchedDatabase, broker_snapshot: BrokerFeed, report_findings: ReportFindings,
-    kind: str,
-) -> None:
-    snapshot = broker_snapshot.get(report_findings)
-    report_findings(broker.orders(watched_db, snapshot, kind))
+@check("orders_match_broker")
+def test_orders_match_broker(judge: Judge, case: str) -> None:
+    judge(case)

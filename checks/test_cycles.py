@@ -1,30 +1,23 @@
-"""Trading cycles run, update, and exist for today; open positions' P&L is fresh."""
-
-from typing import Any
+"""Trading cycles: running ones keep their heartbeat, statuses are known, today has one."""
 
 import pytest
 
-from tradewatch import vocabulary
-from tradewatch.plugin import ReportFindings
-from tradewatch.queries import cycles, positions
-from tradewatch.watched import WatchedDatabase
+from tradewatch.catalogue import check
+from tradewatch.plugin import Judge
 
 pytestmark = pytest.mark.cycles
 
 
-@pytest.mark.parametrize("status", vocabulary.RUNNING_CYCLE_STATUSES)
-def test_running_cycle_fresh(
-    watched_db: WatchedDatabase, report_findings: ReportFindings, status: str
-) -> None:
-    report_findings(cycles.stale(watched_db, status))
+@check("running_cycle_fresh")
+def test_running_cycle_fresh(judge: Judge, case: str) -> None:
+    judge(case)
 
 
-def test_cycle_for_today(
-    watched_db: WatchedDatabase, report_findings: ReportFindings, run_metadata: dict[str, Any]
-) -> None:
-    run_metadata["pipeline"] = cycles.pipeline_status(watched_db)
-    report_findings(cycles.no_cycle_today(watched_db))
+@check("cycle_status_known")
+def test_cycle_status_known(judge: Judge) -> None:
+    judge()
 
 
-def test_position_pnl_fresh(watched_db: WatchedDatabase, report_findings: ReportFindings) -> None:
-    report_findings(positions.stale_pnl(watched_db))
+@check("cycle_for_today")
+def test_cycle_for_today(judge: Judge) -> None:
+    judge()

@@ -1,38 +1,38 @@
-"""Orders: the right side for their purpose, a known purpose and status, no stuck or unlinked ones."""
+"""Orders: the right side for their purpose, known values, none stuck, none unlinked."""
 
 import pytest
 
-from tradewatch import vocabulary
-from tradewatch.plugin import ReportFindings
-from tradewatch.queries import orders
-from tradewatch.watched import WatchedDatabase
+from tradewatch.catalogue import check
+from tradewatch.plugin import Judge
 
 pytestmark = pytest.mark.orders
 
 
-@pytest.mark.parametrize("purpose", vocabulary.ORDER_PURPOSES)
-@pytest.mark.parametrize("position_side", vocabulary.POSITION_SIDES)
-def test_order_side_matches_purpose(
-    watched_db: WatchedDatabase, report_findings: ReportFindings,
-    position_side: str, purpose: str,
-) -> None:
-    report_findings(orders.wrong_sides(watched_db, position_side, purpose))
+@check("order_side_matches_purpose")
+def test_order_side_matches_purpose(judge: Judge, case: str) -> None:
+    judge(case)
 
 
-def test_order_purpose_set(watched_db: WatchedDatabase, report_findings: ReportFindings) -> None:
-    report_findings(orders.purpose_missing(watched_db))
+@check("order_purpose_set")
+def test_order_purpose_set(judge: Judge) -> None:
+    judge()
 
 
-@pytest.mark.parametrize("status", vocabulary.PENDING_STATUSES)
-def test_no_stuck_orders(
-    watched_db: WatchedDatabase, report_findings: ReportFindings, status: str
-) -> None:
-    report_findings(orders.stuck(watched_db, status))
+@check("no_stuck_orders")
+def test_no_stuck_orders(judge: Judge, case: str) -> None:
+    judge(case)
 
 
-def test_filled_entries_linked(watched_db: WatchedDatabase, report_findings: ReportFindings) -> None:
-    report_findings(orders.unlinked_entries(watched_db))
+@check("order_linked_to_position")
+def test_order_linked_to_position(judge: Judge, case: str) -> None:
+    judge(case)
 
 
-def test_order_status_known(watched_db: WatchedDatabase, report_findings: ReportFindings) -> None:
-    report_findings(orders.unknown_statuses(watched_db))
+@check("order_status_known")
+def test_order_status_known(judge: Judge) -> None:
+    judge()
+
+
+@check("order_side_known")
+def test_order_side_known(judge: Judge) -> None:
+    judge()

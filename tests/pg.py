@@ -9,8 +9,11 @@ from pathlib import Path
 import psycopg
 from psycopg import conninfo, sql
 
-from tradewatch import db, settings
+from tradewatch import checkrun, db, settings
+from tradewatch.checkrun import CheckRun
 from tradewatch.watched import WatchedDatabase, open_watched
+
+CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 class ScratchServer:
@@ -126,10 +129,20 @@ def replay(url: str, statement: str) -> FixEffect:
     return FixEffect(rowcount, changed, relations_before, relations_after)
 
 
+def run_settings(url: str, **options: str) -> settings.Settings:
+    """The settings a run with these command-line options and the default ini would resolve."""
+    defaults = {spec.ini: spec.default or "" for spec in settings.SPECS if spec.ini}
+    return settings.resolve({"database_url": url, **options}, {}, defaults)
+
+
 def watch(url: str, **options: str) -> WatchedDatabase:
     """Open the check session a run with these command-line settings would open on url."""
-    defaults = {spec.ini: spec.default or "" for spec in settings.SPECS if spec.ini}
-    return open_watched(settings.resolve({"database_url": url, **options}, {}, defaults))
+    return open_watched(run_settings(url, **options))
+
+
+def open_run(url: str, **options: str) -> CheckRun:
+    """The shared state a checks run with these command-line settings would start on url."""
+    return checkrun.start(run_settings(url, **options), CHECKOUT)
 
 
 def snapshot(url: str) -> tuple[frozenset[str], dict[tuple[str, object], dict[str, object]]]:

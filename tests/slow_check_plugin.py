@@ -10,9 +10,9 @@ import pytest
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """Say where the embedded data lives, then wait to be interrupted."""
     # Imported here: loaded with -p, this module comes before conftest.py loads the plugin.
-    from tradewatch.plugin import WATCHED_KEY
+    from tradewatch.plugin import RUN_KEY
 
-    watched = item.config.stash[WATCHED_KEY]
+    watched = item.config.stash[RUN_KEY].watched
     print(f"READY {watched.conn.info.host}", flush=True)
     time.sleep(60)
     return (yield)

@@ -16,7 +16,10 @@ from tests.alpaca_server import position
 from tests.test_broker_snapshot import make_settings
 from tradewatch import db, demo
 from tradewatch.broker import BrokerSnapshot, position_from_json
+from tradewatch.checkrun import CheckRun
 from tradewatch.queries import broker
+from tradewatch.schema_map import catalog as catalog_read
+from tradewatch.schema_map.resolve import SchemaMap, resolve
 from tradewatch.watched import WatchedDatabase
 
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD")
@@ -59,6 +62,17 @@ def book_db(migrated_db: str) -> Iterator[tuple[psycopg.Connection, WatchedDatab
     yield writer, watched
     reader.close()
     writer.close()
+
+
+def _live_rows(watched: WatchedDatabase) -> list[Row]:
+    """The live positions as the positions read finds them (the catalogue's own read)."""
+    run = CheckRun(watched.settings, watched, _map(watched), catalog_read.read(watched.conn))
+    return [(row["position_id"], row["symbol"], row["side"], row["quantity"], row["status"])
+            for row in run.read("positions").wanted["live"]]
+
+
+def _map(watched: WatchedDatabase) -> SchemaMap:
+    return resolve(catalog_read.read(watched.conn), "auto", ())
 
 
 @st.composite
@@ -109,8 +123,10 @@ def test_reconciliation_matches_the_reference_model(
     watched = WatchedDatabase(watched.conn, watched.server, watched.label, False, watched.as_of,
                               make_settings(qty_mismatch_pct=threshold))
     actual: Seen = set()
+    live = [broker.DbPosition(number, symbol, side, Decimal(qty), status)
+            for number, symbol, side, qty, status in _live_rows(watched)]
     for kind in broker.POSITION_KINDS:
-        for finding in broker.positions(watched, snapshot, kind):
+        for finding in broker.reconcile_positions(live, snapshot, kind, threshold):
             details = finding.details
             measured = None
             if finding.type == "QTY_MISMATCH":

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from tests.conftest import RunChecks, findings_of
-from tests.pg import watch
-from tradewatch.queries import orders
+from tests.pg import open_run
+from tradewatch import catalogue
 
 STUCK_CHECK = "test_orders.py::test_no_stuck_orders[submitted]"
 
@@ -35,8 +35,10 @@ def test_stuck_threshold_is_measured_from_as_of(
     seeded_db: Callable[..., str], as_of: str, stuck: bool
 ) -> None:
     """Pending exactly five minutes is not stuck yet; a second more is."""
-    session = watch(seeded_db("clean", "stuck_submitted"), as_of=as_of)
+    run = open_run(seeded_db("clean", "stuck_submitted"), as_of=as_of)
     try:
-        assert [f.keys["order_id"] for f in orders.stuck(session, "submitted")] == ([100] if stuck else [])
+        verdict = run.verdict(catalogue.BY_NAME["no_stuck_orders"], "submitted")
+        assert verdict.found is not None
+        assert [f.keys["order_id"] for f in verdict.found.findings] == ([100] if stuck else [])
     finally:
-        session.close()
+        run.close()

@@ -40,9 +40,11 @@ def test_clean_report_conforms(seeded_db: Any, run_checks: RunChecks) -> None:
     assert meta["demo"] is False
     assert meta["as_of"] == "2025-12-31T11:00:00-05:00"
     assert set(meta["database"]) == {"host", "name", "server_version"}
-    ran = [test for test in data["tests"] if test["outcome"] != "deselected"]
+    ran = [test for test in data["tests"] if test["outcome"] in ("passed", "failed")]
     assert ran
     assert all("finding_count" in test["metadata"] for test in ran)
+    skipped = [test for test in data["tests"] if test["outcome"] == "skipped"]
+    assert all(test["metadata"]["not_applicable"] for test in skipped)
 
 
 def test_failing_report_conforms(demo_db: str, run_checks: RunChecks) -> None:
@@ -54,7 +56,8 @@ def test_failing_report_conforms(demo_db: str, run_checks: RunChecks) -> None:
     assert any(issue["fix"] is None for issue in found)
     for test in data["tests"]:
         meta = test["metadata"]
-        assert meta["finding_count"] >= len(meta["findings"])
+        if "not_applicable" not in meta:
+            assert meta["finding_count"] >= len(meta["findings"])
 
 
 def test_capped_report_conforms(demo_db: str, run_checks: RunChecks) -> None:

@@ -32,6 +32,8 @@ def test_table_counts_every_finding_by_severity_and_type(demo_db: str, run_check
     result, data = run_checks(demo_db, "-m", "not broker")
     section = _section(result.stdout.str())
     counts = Counter((issue["severity"], issue["type"]) for issue in report.issues(data))
+    end = next(i for i, line in enumerate(section) if line.endswith(" info"))
+    section = section[:end + 1]
     rows = [line.split() for line in section[1:-1]]
     assert section[0].split() == ["severity", "type", "count"]
     assert {(severity, kind): int(count) for severity, kind, count in rows} == counts
@@ -45,7 +47,13 @@ def test_table_counts_every_finding_by_severity_and_type(demo_db: str, run_check
 def test_a_clean_run_says_no_findings(seeded_db: Any, run_checks: RunChecks) -> None:
     result, data = run_checks(seeded_db("clean"), "-m", "not broker")
     assert report.issues(data) == []
-    assert _section(result.stdout.str()) == ["no findings"]
+    section = _section(result.stdout.str())
+    assert section[0] == "no findings"
+    # The checks the layout cannot judge are listed with their reasons, never silently passed.
+    not_applicable = [test for test in data["tests"] if test["outcome"] == "skipped"]
+    assert section[1] == f"{len(not_applicable)} check(s) not applicable to this layout:"
+    reasons = {test["metadata"]["not_applicable"] for test in not_applicable}
+    assert sorted(line.strip() for line in section[2:]) == sorted(reasons)
 
 
 def test_checks_that_could_not_run_are_called_out(seeded_db: Any, run_checks: RunChecks) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import CHECKS_DIR, QUICK_RUN, SEEDS_DIR
 from tests.pg import ScratchServer, run_sql_file, snapshot, watch
-from tradewatch import db, embedded, watched
+from tradewatch import db, embedded, report, watched
 
 # Without Hypothesis' plugin an in-process run does not re-import it (the checks use none).
 
@@ -132,24 +132,27 @@ def no_demo_server(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_unreachable_database_ends_the_run(
     url: str, pytester: pytest.Pytester, no_demo_server: list[str], tmp_path: Any
 ) -> None:
-    """One line names host and database without the password, and the run is INTERRUPTED."""
-    report = tmp_path / "report.json"
-    # The last run's report must not survive to be read as this run's.
-    report.write_text('{"stale": true}')
+    """One line names host and database without the password, the run is INTERRUPTED, and its
+    report says so: every check an error, the run an ERROR."""
+    report_path = tmp_path / "report.json"
+    report_path.write_text('{"stale": true}')  # The last run's report is not left to be read as this one's.
     started = time.monotonic()
     result = pytester.runpytest_inprocess(
-        str(CHECKS_DIR), *QUICK_RUN, f"--database-url={url}", f"--tradewatch-report={report}",
+        str(CHECKS_DIR), *QUICK_RUN, f"--database-url={url}", f"--tradewatch-report={report_path}",
     )
     assert time.monotonic() - started < 15
     assert result.ret == pytest.ExitCode.INTERRUPTED
-    # pytest shows an exit reason once on each stream.
-    for output in (result.outlines, result.errlines):
-        said = [line for line in output if "cannot reach database" in line]
-        assert len(said) == 1, output
-        assert "u@127.0.0.1:1/x" in said[0]
-        assert "Connection refused" in said[0]
-        assert not [line for line in output if "s3cret" in line]
-    assert not report.exists()
+    said = [line for line in result.outlines + result.errlines if "cannot reach database" in line]
+    assert len(said) == 1, result.outlines + result.errlines  # Once, not once per check.
+    assert "u@127.0.0.1:1/x" in said[0]
+    assert "Connection refused" in said[0]
+    assert not [line for line in result.outlines + result.errlines if "s3cret" in line]
+    data = report.load(report_path)
+    assert data["tradewatch"]["error"].startswith("cannot reach database u@127.0.0.1:1/x")
+    assert data["tests"]
+    assert {test["outcome"] for test in data["tests"]} == {"error"}
+    assert report.exit_code(report.summarize(data)) == 3
+    assert "s3cret" not in report_path.read_text()
     assert no_demo_server == []
 
 

@@ -59,7 +59,7 @@ MOMENTS = [
         "2026-01-01T00:10:00-05:00",
         Case("midnight", pipeline=None, info={
             "test_cycles.py::test_cycle_for_today": [found("NO_CYCLE", "INFO")],
-            "test_cycles.py::test_position_pnl_fresh": [found(
+            "test_positions.py::test_position_pnl_fresh": [found(
                 "STALE_POSITION_DATA", "INFO", position_id=1, symbol="AAPL", cycle_id="20251231-002")],
         }),
         "2026-01-01", id="after-us-midnight",

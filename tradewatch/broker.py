@@ -19,7 +19,7 @@ from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest
 
 from tradewatch import vocabulary
-from tradewatch.plugin import CheckCannotRun
+from tradewatch.errors import CheckCannotRun
 from tradewatch.settings import Settings
 
 PAGE_SIZE = 500  # the most orders the broker returns per request

@@ -1,4 +1,4 @@
-"""Broker fixtures for the checks: one alpaca-py snapshot per run, live or replayed."""
+"""How a run reaches the broker (live, replayed or recorded with vcrpy) and takes its one snapshot."""
 
 from __future__ import annotations
 
@@ -7,20 +7,17 @@ import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import pytest
 import vcr
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from tradewatch import demo
 from tradewatch.broker import BrokerClient, BrokerSnapshot, BrokerUnavailable, take_snapshot
-from tradewatch.plugin import CheckCannotRun, ReportFindings
-from tradewatch.queries import broker as reconcile
+from tradewatch.errors import CheckCannotRun
 from tradewatch.settings import Settings
-from tradewatch.watched import WatchedDatabase
 
 Mode = Literal["live", "replay", "record", "skipped"]
 # Request headers that carry credentials; the cassette never stores them.
@@ -70,36 +67,18 @@ def plan(settings: Settings, record_mode: str, is_demo: bool, root: Path) -> Bro
 
 
 class BrokerFeed:
-    """The run's broker snapshot, taken on first use inside a check, so a failure errors the check."""
+    """Takes the run's broker snapshot, live or from a cassette, given the database's open order ids."""
 
-    def __init__(self, plan: BrokerPlan, watched: WatchedDatabase) -> None:
+    def __init__(self, plan: BrokerPlan, settings: Settings, as_of: datetime) -> None:
         self.plan = plan
-        self.watched = watched
-        self._snapshot: BrokerSnapshot | None = None
-        self._failure: BrokerUnavailable | None = None
-        self._skip_reported = False
+        self.settings = settings
+        self.as_of = as_of
 
-    def get(self, report_findings: ReportFindings) -> BrokerSnapshot:
-        """The snapshot; skips the check (saying why, once per run) when the broker is not configured."""
+    def take(self, db_order_ids: list[str]) -> BrokerSnapshot:
+        """One snapshot: positions, open and recent orders, and look-ups of the orders it lacked."""
+        settings, cassette = self.settings, self.plan.cassette
         if self.plan.mode == "skipped":
-            if self.watched.settings.require_broker:
-                raise CheckCannotRun(f"--require-broker is on, but there are {self.plan.reason}")
-            if not self._skip_reported:
-                self._skip_reported = True
-                report_findings([reconcile.skipped(self.plan.reason)])
-            pytest.skip(f"broker reconciliation skipped: {self.plan.reason}")
-        if self._failure is not None:
-            raise self._failure  # The broker is asked once per run, not once per check.
-        if self._snapshot is None:
-            try:
-                self._snapshot = self._take()
-            except BrokerUnavailable as exc:
-                self._failure = exc
-                raise
-        return self._snapshot
-
-    def _take(self) -> BrokerSnapshot:
-        settings, cassette = self.watched.settings, self.plan.cassette
+            raise CheckCannotRun(f"the broker is not configured: {self.plan.reason}")
         if self.plan.mode == "replay" and cassette is not None and not cassette.exists():
             raise BrokerUnavailable(
                 f"broker cassette {cassette} does not exist: record it with "
@@ -112,11 +91,10 @@ class BrokerFeed:
                 "recording a broker cassette needs ALPACA_API_KEY and ALPACA_SECRET_KEY"
             )
         client = BrokerClient(settings, placeholder_keys=self.plan.mode == "replay")
-        db_order_ids = [order.alpaca_order_id for order in reconcile.open_orders(self.watched)]
         try:
             with self._cassette(settings):
                 return take_snapshot(
-                    client, self.watched.as_of, timedelta(hours=settings.lookback_hours), db_order_ids,
+                    client, self.as_of, timedelta(hours=settings.broker_lookback_hours), db_order_ids,
                     lookup_limit=settings.broker_lookup_limit,
                 )
         except CannotOverwriteExistingCassetteException as exc:
@@ -202,14 +180,3 @@ def response_scrubber(secrets: list[str]) -> Callable[[dict[str, Any]], dict[str
         return response
 
     return scrub
-
-
-@pytest.fixture(scope="session")
-def broker_snapshot(
-    pytestconfig: pytest.Config, watched_db: WatchedDatabase, run_metadata: dict[str, Any]
-) -> BrokerFeed:
-    """The run's one broker snapshot, taken lazily by the first broker check that asks."""
-    record_mode = pytestconfig.getoption("record_mode", None) or "none"
-    broker_plan = plan(watched_db.settings, str(record_mode), watched_db.demo, pytestconfig.rootpath)
-    run_metadata["broker"] = broker_plan.describe(pytestconfig.rootpath)
-    return BrokerFeed(broker_plan, watched_db)

@@ -59,9 +59,16 @@ def connect(
         raise unreachable(url, exc) from None
     # set_config takes parameters, where SET would need the value spliced into the text.
     if read_only:
+        # Every transaction psycopg begins is BEGIN READ ONLY, whatever a function does to the
+        # session's default; and a statement outside one still meets the default.
+        conn.read_only = True
         conn.execute("SELECT set_config('default_transaction_read_only', 'on', false)")
         # Timestamps in findings then read the same whatever the server's zone.
         conn.execute("SELECT set_config('TimeZone', 'UTC', false)")
+        # A table's one read is read to its end: plan it for all its rows, not the first ones,
+        # and do not compile it (that costs more than it saves on one pass).
+        conn.execute("SELECT set_config('cursor_tuple_fraction', '1.0', false)")
+        conn.execute("SELECT set_config('jit', 'off', false)")
     if statement_timeout_s is not None:
         timeout_ms = str(round(statement_timeout_s * 1000))
         conn.execute("SELECT set_config('statement_timeout', %s, false)", (timeout_ms,))

@@ -115,7 +115,9 @@ def statement(fix: FixData) -> str:
     assignments += [sql.SQL("{} = NOW()").format(sql.Identifier(column)) for column in fix.set_now]
     conditions = [_equal(column, value) for column, value in {**fix.key, **fix.guard}.items()]
     composed = sql.SQL("UPDATE {} SET {} WHERE {};").format(
-        sql.Identifier(fix.table), sql.SQL(", ").join(assignments), sql.SQL(" AND ").join(conditions),
+        # 'schema.table' names a table outside the first schema of the search path.
+        sql.Identifier(*fix.table.split(".")), sql.SQL(", ").join(assignments),
+        sql.SQL(" AND ").join(conditions),
     )
     return composed.as_string(None)
 

@@ -1,30 +1,38 @@
-"""Time-based findings alert only while the New York Stock Exchange is in session."""
+"""Whether the market is in session: time-based findings alert only then (holidays, half days, breaks)."""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from tradewatch.findings import Finding
-
-# Findings that measure time since something happened: after the close, a quiet book is normal.
-TIME_BASED_TYPES = frozenset({"STUCK_ORDER", "CYCLE_STALE", "STALE_POSITION_DATA"})
-CALENDAR = "XNYS"
+DEFAULT_CALENDAR = "XNYS"
 
 
 @functools.cache
-def _calendar() -> Any:
-    """The NYSE calendar (sessions, holidays, half days), built once per process."""
+def _calendar(name: str) -> Any:
+    """An exchange's calendar (sessions, holidays, half days, lunch breaks), built once per process."""
     # Imported here: exchange-calendars pulls in pandas, which most runs never need.
     import exchange_calendars  # type: ignore[import-untyped]
 
     with _quiet_pandas():
-        return exchange_calendars.get_calendar(CALENDAR)
+        return exchange_calendars.get_calendar(name)
+
+
+class UnknownCalendar(ValueError):
+    """A calendar name exchange-calendars does not know."""
+
+
+def check_calendar(name: str) -> None:
+    """Raise UnknownCalendar, naming a few known ones, unless exchange-calendars knows the name."""
+    import exchange_calendars
+
+    known = exchange_calendars.get_calendar_names(include_aliases=True)
+    if name not in known:
+        raise UnknownCalendar(f"no exchange calendar {name!r}; for example XNYS, XHKG, XLON, XTKS")
 
 
 @contextlib.contextmanager
@@ -36,29 +44,12 @@ def _quiet_pandas() -> Iterator[None]:
         yield
 
 
-def in_session(moment: datetime) -> bool:
-    """Whether the NYSE is open at this moment (a naive moment is taken as UTC)."""
+def in_session(moment: datetime, calendar: str = DEFAULT_CALENDAR) -> bool:
+    """Whether the exchange trades at this moment, lunch breaks excluded (naive moments are UTC)."""
     stamp = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     try:
         with _quiet_pandas():
-            return bool(_calendar().is_open_on_minute(stamp))
+            return bool(_calendar(calendar).is_open_on_minute(stamp))
     except ValueError:
         # Outside the calendar's years (about 20 back, 1 ahead): do not quiet what we cannot place.
         return True
-
-
-def adjust(findings: Iterable[Finding], as_of: datetime) -> list[Finding]:
-    """Lower time-based findings to INFO when as_of is outside an NYSE session."""
-    found = list(findings)
-    if not any(f.type in TIME_BASED_TYPES and f.severity != "INFO" for f in found):
-        return found  # Nothing to adjust: do not load the calendar.
-    if in_session(as_of):
-        return found
-    return [
-        dataclasses.replace(
-            f, severity="INFO",
-            details={**f.details, "outside_market_hours": True, "severity_in_session": f.severity},
-        )
-        if f.type in TIME_BASED_TYPES and f.severity != "INFO" else f
-        for f in found
-    ]

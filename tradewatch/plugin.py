@@ -1,31 +1,31 @@
-"""The pytest plugin: options, the watched-database fixtures, findings in the JSON report."""
+"""The pytest plugin: options, the run's shared reads, each check's verdict, and the JSON report."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Generator, Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
-from tradewatch import db, market_hours, settings
-from tradewatch.findings import SEVERITIES, Finding, failing
-from tradewatch.watched import DatabaseRequired, WatchedDatabase, open_watched
+from tradewatch import catalogue, checkrun, settings
+from tradewatch.checkrun import CheckRun, Verdict
+from tradewatch.watched import WatchedDatabase
+
+pytest_plugins = ["tradewatch.terminal"]
 
 SETTINGS_KEY = pytest.StashKey[settings.Settings]()
-WATCHED_KEY = pytest.StashKey[WatchedDatabase]()
+RUN_KEY = pytest.StashKey[CheckRun]()
+RUN_ERROR_KEY = pytest.StashKey[str]()
 RUN_METADATA_KEY = pytest.StashKey[dict[str, Any]]()
-FINDINGS_KEY = pytest.StashKey[list[Finding]]()
-ERROR_KEY = pytest.StashKey[str]()
+VERDICT_KEY = pytest.StashKey[Verdict]()
+COLLECTED_KEY = pytest.StashKey[list[str]]()
+TIMING_KEY = pytest.StashKey[dict[str, float]]()
 FAILURE_LINES = 5
 
-ReportFindings = Callable[[Iterable[Finding]], None]
-
-
-class CheckCannotRun(RuntimeError):
-    """A check could not look at its data; the run is an error, not a pass or a finding."""
+Judge = Callable[..., None]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,19 +35,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Resolve the settings once and turn on the JSON report."""
+    """Resolve the settings once and, for a checks run, turn on the JSON report."""
+    config.addinivalue_line("markers", f"{catalogue.MARKER}(name): the catalogue rule a check judges")
     try:
         resolved = settings.resolve_from_pytest(config)
     except settings.SettingError as exc:
         raise pytest.UsageError(f"tradewatch: {exc}") from None
     config.stash[SETTINGS_KEY] = resolved
     config.stash[RUN_METADATA_KEY] = {}
+    if not is_check_run(config):
+        return
     # An explicit --json-report keeps its own file; otherwise the report setting decides.
     if resolved.report_path and not getattr(config.option, "json_report", True):
         config.option.json_report = True
         config.option.json_report_file = str(Path(config.rootpath, resolved.report_path))
-        # A run that stops before writing (database unreachable) must not leave the last
-        # run's report for alerting to read as current.
+        # Whatever happens next, the report on disk is this run's, never the last one's.
         Path(config.option.json_report_file).unlink(missing_ok=True)
     config.pluginmanager.register(_ReportMetadata(config), "tradewatch-report-metadata")
 
@@ -63,39 +65,82 @@ def is_check_run(config: pytest.Config) -> bool:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Open the watched database before the header is printed; stop at once if it is out of reach."""
-    if is_check_run(session.config):
-        _watched(session.config)
+    """Open the watched database and map its schema, so the header can say what is checked."""
+    config = session.config
+    if is_check_run(config) and not config.option.collectonly:
+        started = time.perf_counter()
+        start_run(config)
+        config.stash[TIMING_KEY] = {"connect_s": time.perf_counter() - started}
 
 
-def _watched(config: pytest.Config) -> WatchedDatabase:
-    if WATCHED_KEY not in config.stash:
-        try:
-            config.stash[WATCHED_KEY] = open_watched(config.stash[SETTINGS_KEY])
-        except (db.DatabaseUnreachable, DatabaseRequired) as exc:
-            pytest.exit(f"tradewatch: {exc}", returncode=pytest.ExitCode.INTERRUPTED)
-    return config.stash[WATCHED_KEY]
+def start_run(config: pytest.Config) -> CheckRun | None:
+    """The run's shared state; on failure the one line that says why is kept for the loop to stop on."""
+    if RUN_KEY in config.stash or RUN_ERROR_KEY in config.stash:
+        return config.stash.get(RUN_KEY, None)
+    record_mode = str(config.getoption("record_mode", None) or "none")
+    try:
+        run = checkrun.start(config.stash[SETTINGS_KEY], config.rootpath, record_mode)
+    except checkrun.RunCannotStart as exc:
+        config.stash[RUN_ERROR_KEY] = f"tradewatch: {exc}"
+        return None
+    config.stash[RUN_KEY] = run
+    return run
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    """Say which server is checked, whether it is the demo, and the as-of time."""
-    if WATCHED_KEY not in config.stash:
+    """Say which server is checked, its layout, whether it is the demo, and the as-of time."""
+    if RUN_KEY not in config.stash:
         return []
-    watched = config.stash[WATCHED_KEY]
+    run = config.stash[RUN_KEY]
+    watched, smap = run.watched, run.map
     demo = " — DEMO data, not a live desk" if watched.demo else ""
+    how = "detected" if smap.detected else "set"
     return [
         f"tradewatch: {watched.label} (PostgreSQL {watched.server.version}, "
         f"database {watched.server.database}){demo}",
-        f"tradewatch: as of {watched.as_of.isoformat()}",
+        f"tradewatch: layout {smap.profile.name} ({how}); market {smap.market.calendar} "
+        f"({smap.market.zone}); as of {watched.as_of.isoformat()}",
     ]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Database checks first, broker checks last: a slow broker never holds back the database's."""
+    items.sort(key=lambda item: bool((rule := _rule_of(item)) and rule.broker))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Remember what was collected: a run judges only the selected rules, and reports the rest unrun."""
+    config = session.config
+    config.stash[COLLECTED_KEY] = [item.nodeid for item in session.items]
+    run = config.stash.get(RUN_KEY, None)
+    if run is not None:
+        rules = [rule for rule in map(_rule_of, session.items) if rule is not None]
+        run.selected = {rule.name for rule in rules}
+        if any(rule.time_based for rule in rules):
+            # Before the first check: loading the exchange calendar is start-up, not a check's time.
+            run.judge.market_open  # noqa: B018
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
+    """A run that could not start stops here, in one line; the report then says why."""
+    error = session.config.stash.get(RUN_ERROR_KEY, None)
+    if error is not None and not session.config.option.collectonly:
+        pytest.exit(error, returncode=pytest.ExitCode.INTERRUPTED)
+    return (yield)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Close the session and stop the embedded server, also after Ctrl-C."""
-    watched = config.stash.get(WATCHED_KEY, None)
-    if watched is not None:
-        del config.stash[WATCHED_KEY]
-        watched.close()
+    run = config.stash.get(RUN_KEY, None)
+    if run is not None:
+        del config.stash[RUN_KEY]
+        run.close()
+
+
+def _rule_of(item: pytest.Item) -> catalogue.Rule | None:
+    marker = item.get_closest_marker(catalogue.MARKER)
+    return catalogue.BY_NAME[marker.args[0]] if marker else None
 
 
 @pytest.fixture(scope="session")
@@ -105,70 +150,89 @@ def tradewatch_settings(pytestconfig: pytest.Config) -> settings.Settings:
 
 
 @pytest.fixture(scope="session")
-def watched_db(pytestconfig: pytest.Config) -> WatchedDatabase:
-    """The read-only session on the watched database, shared by every check."""
-    return _watched(pytestconfig)
+def check_run(pytestconfig: pytest.Config) -> CheckRun:
+    """The run's shared reads of the watched database and the broker."""
+    run = start_run(pytestconfig)
+    if run is None:
+        pytest.exit(pytestconfig.stash[RUN_ERROR_KEY], returncode=pytest.ExitCode.INTERRUPTED)
+    return run
 
 
 @pytest.fixture(scope="session")
-def run_metadata(pytestconfig: pytest.Config) -> dict[str, Any]:
-    """Run-wide facts for the report's top-level tradewatch metadata."""
-    return pytestconfig.stash[RUN_METADATA_KEY]
+def watched_db(check_run: CheckRun) -> WatchedDatabase:
+    """The read-only session on the watched database."""
+    return check_run.watched
 
 
 @pytest.fixture
-def report_findings(request: pytest.FixtureRequest) -> ReportFindings:
-    """Record a check's findings for the report, and fail when any is not INFO."""
+def judge(request: pytest.FixtureRequest, check_run: CheckRun) -> Judge:
+    """Judge this check's rule for a case: skip when not applicable, fail on findings or when blind."""
+    rule = _rule_of(request.node)
+    if rule is None:
+        raise pytest.UsageError(f"{request.node.nodeid} uses judge but is no catalogue check")
 
-    def report(findings: Iterable[Finding]) -> None:
-        found = list(findings)
-        watched = request.config.stash.get(WATCHED_KEY, None)
-        if watched is not None:
-            found = market_hours.adjust(found, watched.as_of)
-        request.node.stash[FINDINGS_KEY] = found
-        bad = failing(found)
+    def judge_case(case: str | None = None) -> None:
+        verdict = check_run.verdict(rule, case)
+        request.node.stash[VERDICT_KEY] = check_run.verdicts[request.node.nodeid] = verdict
+        if verdict.error is not None:
+            pytest.fail(f"check could not run: {verdict.error}", pytrace=False)
+        if verdict.not_applicable is not None:
+            pytest.skip(f"not applicable: {verdict.not_applicable}")
+        if verdict.skipped is not None:
+            pytest.skip(verdict.skipped)
+        bad = verdict.failing
         if bad:
             lines = [finding.one_line() for finding in bad[:FAILURE_LINES]]
-            if len(bad) > FAILURE_LINES:
-                lines.append(f"... and {len(bad) - FAILURE_LINES} more (see the JSON report)")
+            assert verdict.found is not None
+            rest = verdict.found.count - len(lines)
+            if rest > 0:
+                lines.append(f"... and {rest} more (see the JSON report)")
             pytest.fail(f"{len(bad)} finding(s):\n" + "\n".join(lines), pytrace=False)
 
-    return report
+    return judge_case
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    """Turn a database or broker failure inside a check into a check error."""
-    if "watched_db" not in getattr(item, "fixturenames", ()):
-        return (yield)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """Time the check phase: from the first check's start to the last one's end."""
+    timing = item.config.stash.get(TIMING_KEY, None)
+    if timing is not None:
+        timing.setdefault("first_check", time.perf_counter())
     try:
         return (yield)
-    except (psycopg.Error, CheckCannotRun) as exc:
-        # One line for the report: the server's primary message, without its LINE/caret lines.
-        diag = exc.diag.message_primary if isinstance(exc, psycopg.Error) else None
-        reason = diag or (str(exc).strip().splitlines() or [""])[0]
-        message = f"check could not run: {type(exc).__name__}: {reason}"
-        item.stash[ERROR_KEY] = message
-        raise CheckCannotRun(message) from None
+    finally:
+        if timing is not None:
+            timing["checks_s"] = time.perf_counter() - timing["first_check"]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A check skipped as not applicable is shown at the check, not at the plugin line that skipped it."""
+    report = yield
+    if report.skipped and VERDICT_KEY in item.stash and isinstance(report.longrepr, tuple):
+        path, lineno, _ = item.location
+        report.longrepr = (path, (lineno or 0) + 1, report.longrepr[2])
+    return report
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_json_runtest_metadata(item: pytest.Item, call: pytest.CallInfo[None]) -> dict[str, Any]:
-    """Attach a check's findings (count, and up to the cap) or its error to its report entry."""
+    """Attach a check's verdict to its report entry: findings (count, worst first), error, or why n/a."""
     if call.when != "call":
         return {}
-    if ERROR_KEY in item.stash:
-        return {"error": item.stash[ERROR_KEY]}
-    found = item.stash.get(FINDINGS_KEY, None)
-    if found is None:
+    verdict = item.stash.get(VERDICT_KEY, None)
+    if verdict is None:
         return {}
-    cap = item.config.stash[SETTINGS_KEY].findings_cap
-    # Worst first, so the cap never hides a CRITICAL finding behind a page of WARNINGs.
-    worst_first = sorted(found, key=lambda finding: SEVERITIES.index(finding.severity))
-    return {
-        "finding_count": len(found),
-        "findings": [finding.to_json() for finding in worst_first[:cap]],
-    }
+    described: dict[str, Any] = {"rule": verdict.rule.name, "case": verdict.case}
+    if verdict.error is not None:
+        return {**described, "error": verdict.error}
+    if verdict.not_applicable is not None:
+        return {**described, "not_applicable": verdict.not_applicable}
+    found = verdict.found
+    return {**described, "finding_count": found.count if found else 0,
+            "findings": [finding.to_json() for finding in (found.findings if found else [])]}
 
 
 class _ReportMetadata:
@@ -179,28 +243,45 @@ class _ReportMetadata:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:
-        """Add the tradewatch metadata; a check that could not run is an error, not a failure."""
+        """Add the run's metadata; a check that could not run, or never ran, is an error."""
         json_report["tradewatch"] = run_description(self.config)
+        reported = {test["nodeid"] for test in json_report.get("tests", [])}
         for test in json_report.get("tests", []):
             if "error" in test.get("metadata", {}):
                 test["outcome"] = "error"
+        why = (self.config.stash.get(RUN_ERROR_KEY, None) or "tradewatch: the run ended before this check ran"
+               ).removeprefix("tradewatch: ")
+        for nodeid in self.config.stash.get(COLLECTED_KEY, []):
+            if nodeid not in reported:
+                json_report.setdefault("tests", []).append(
+                    {"nodeid": nodeid, "outcome": "error", "metadata": {"error": why}})
 
 
 def run_description(config: pytest.Config) -> dict[str, Any]:
-    """The report's top-level tradewatch metadata: what was checked, when, by which version."""
-    watched = config.stash.get(WATCHED_KEY, None)
+    """The report's top-level tradewatch metadata: what was checked, how, when, by which version."""
     described: dict[str, Any] = {"version": version("tradewatch")}
+    run = config.stash.get(RUN_KEY, None)
+    watched = run.watched if run else None
     if watched is not None:
         described.update(
-            database={
-                "host": watched.server.host,
-                "name": watched.server.database,
-                "server_version": watched.server.version,
-            },
-            demo=watched.demo,
-            as_of=watched.as_of.isoformat(),
+            database={"host": watched.server.host, "name": watched.server.database,
+                      "server_version": watched.server.version},
+            demo=watched.demo, as_of=watched.as_of.isoformat(),
         )
+    if run is not None:
+        described.update(run.describe())
+        described["not_applicable"] = [
+            {"check": nodeid, "rule": verdict.rule.name, "reason": verdict.not_applicable}
+            for nodeid, verdict in run.verdicts.items() if verdict.not_applicable is not None
+        ]
+    timing = config.stash.get(TIMING_KEY, None)
+    if timing is not None:
+        described["timing"] = {name: round(seconds, 4) for name, seconds in timing.items()
+                               if name in ("connect_s", "checks_s")}
+    if RUN_ERROR_KEY in config.stash:
+        described["error"] = config.stash[RUN_ERROR_KEY].removeprefix("tradewatch: ")
     if RUN_METADATA_KEY in config.stash:
         recorded: dict[str, Any] = config.stash[RUN_METADATA_KEY]
         described.update(recorded)
     return described
+

@@ -98,7 +98,7 @@ def problems(
     for test in report["tests"]:
         meta = test.get("metadata", {})
         if test["outcome"] == "error":
-            found.append(f"{test['nodeid']}: {_one_line(meta.get('error') or _why(test))}")
+            found.append(f"{test['nodeid']} could not run: {_one_line(meta.get('error') or _why(test))}")
         elif test["outcome"] == "failed" and not any(
             finding["severity"] != "INFO" for finding in meta.get("findings", [])
         ) and meta.get("finding_count", 0) <= len(meta.get("findings", [])):

@@ -7,8 +7,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytest
+
+from tradewatch.schema_map.profiles import Market
 
 # Precedence, highest first: command-line option, environment variable, ini option, default.
 
@@ -65,6 +68,25 @@ def parse_text(text: str) -> str | None:
     return text.strip() or None
 
 
+def parse_lines(lines: str | list[str]) -> tuple[str, ...]:
+    """Read a list of lines (an ini linelist), blank ones and '#' comments left out."""
+    items = lines if isinstance(lines, list) else str(lines).splitlines()
+    return tuple(line.strip() for line in items if line.strip() and not line.strip().startswith("#"))
+
+
+def parse_zone(text: str) -> str | None:
+    """Read an IANA time zone name such as America/New_York; empty means the layout's own."""
+    name = text.strip()
+    if not name:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingError(f"expected a time zone like America/New_York or Asia/Hong_Kong, got {text!r}") \
+            from None
+    return name
+
+
 @dataclass(frozen=True)
 class SettingSpec:
     """Where one setting may come from, its default and how to read it."""
@@ -77,6 +99,7 @@ class SettingSpec:
     cli: str | None = None
     env: str | None = None
     flag: bool = False
+    ini_type: str = "string"  # or "linelist": one entry per line
 
 
 SPECS: tuple[SettingSpec, ...] = (
@@ -116,6 +139,48 @@ SPECS: tuple[SettingSpec, ...] = (
         ini="tradewatch_statement_timeout",
         cli="--statement-timeout",
         env="TRADEWATCH_STATEMENT_TIMEOUT",
+    ),
+    SettingSpec(
+        "profile",
+        "the schema layout: auto (detected from information_schema) or one of the profiles in "
+        "the README's 'Your schema'",
+        parse_text,
+        default="auto",
+        ini="tradewatch_profile",
+        cli="--profile",
+        env="TRADEWATCH_PROFILE",
+    ),
+    SettingSpec(
+        "schema_overrides",
+        "single table or column names that differ from the profile, one 'FIELD = NAME' per line "
+        "('FIELD = -': the layout has none)",
+        parse_lines,
+        ini="tradewatch_schema",
+        ini_type="linelist",
+    ),
+    SettingSpec(
+        "vocabulary_overrides",
+        "vocabulary changes, one per line: 'COLUMN = VALUES' replaces, '+=' adds, '-=' removes; "
+        "STORED=MEANING maps a spelling",
+        parse_lines,
+        ini="tradewatch_vocabulary",
+        ini_type="linelist",
+    ),
+    SettingSpec(
+        "market_calendar",
+        "the exchange calendar of the time-based checks (exchange-calendars name); default: the "
+        "layout's (XNYS; XHKG for catalyst-international)",
+        parse_text,
+        ini="tradewatch_market_calendar",
+        cli="--market-calendar",
+    ),
+    SettingSpec(
+        "market_zone",
+        "the time zone of the trading day; default: the layout's (America/New_York; Asia/Hong_Kong "
+        "for catalyst-international)",
+        parse_zone,
+        ini="tradewatch_market_zone",
+        cli="--market-zone",
     ),
     SettingSpec(
         "as_of",
@@ -158,13 +223,13 @@ SPECS: tuple[SettingSpec, ...] = (
         cli="--stale-pnl-minutes",
     ),
     SettingSpec(
-        "lookback_hours",
-        "hours of closed history the order checks read (open positions and pending "
-        "orders are always read); the migrations fix older history once",
+        "broker_lookback_hours",
+        "hours of the broker's recent orders the snapshot lists besides its open ones (the "
+        "database checks always judge all history)",
         parse_positive_float,
         default="24",
-        ini="tradewatch_lookback_hours",
-        cli="--lookback-hours",
+        ini="tradewatch_broker_lookback_hours",
+        cli="--broker-lookback-hours",
     ),
     SettingSpec(
         "findings_cap",
@@ -261,12 +326,17 @@ class Settings:
     require_database: bool
     require_broker: bool
     statement_timeout_s: float
+    profile: str
+    schema_overrides: tuple[str, ...]
+    vocabulary_overrides: tuple[str, ...]
+    market_calendar: str | None
+    market_zone: str | None
     as_of: datetime | None
     stuck_order_minutes: float
     qty_mismatch_pct: float
     stale_cycle_minutes: float
     stale_pnl_minutes: float
-    lookback_hours: float
+    broker_lookback_hours: float
     findings_cap: int
     report_path: str | None
     broker_cassette: str | None
@@ -278,6 +348,13 @@ class Settings:
     alpaca_secret_key: str | None
     alpaca_paper: bool
     alpaca_base_url: str | None
+
+    @property
+    def market(self) -> Market | None:
+        """The market the settings name, filling the other half from the default; None for the layout's."""
+        if self.market_calendar is None and self.market_zone is None:
+            return None
+        return Market(self.market_calendar or "XNYS", self.market_zone or "America/New_York")
 
     def __repr__(self) -> str:
         # Keep the broker keys out of tracebacks and logs.
@@ -300,13 +377,16 @@ def register_options(parser: pytest.Parser) -> None:
                 group.addoption(spec.cli, action="store", dest=spec.name, default=None,
                                 help=spec.help)
         if spec.ini:
-            parser.addini(spec.ini, spec.help, type="string", default=spec.default or "")
+            if spec.ini_type == "linelist":
+                parser.addini(spec.ini, spec.help, type="linelist", default=[])
+            else:
+                parser.addini(spec.ini, spec.help, type="string", default=spec.default or "")
 
 
 def resolve(
     cli_values: Mapping[str, str | None],
     env: Mapping[str, str],
-    ini_values: Mapping[str, str],
+    ini_values: Mapping[str, Any],
 ) -> Settings:
     """Pick each setting from its highest-precedence source and parse it."""
     values: dict[str, Any] = {}
@@ -315,7 +395,7 @@ def resolve(
         if spec.ini:
             # getini already falls back to the default, so an empty value was set on purpose.
             text = ini_values.get(spec.ini, "")
-            if text != "" or spec.default is not None:
+            if text not in ("", []) or spec.default is not None or spec.ini_type == "linelist":
                 raw, source = text, f"ini option {spec.ini}"
         if spec.env and env.get(spec.env, "") != "":
             raw, source = env[spec.env], f"environment variable {spec.env}"
@@ -331,7 +411,8 @@ def resolve(
 def resolve_from_pytest(config: pytest.Config) -> Settings:
     """Resolve the settings of a pytest run from its options, environment and ini file."""
     cli_values = {spec.name: config.getoption(spec.name) for spec in SPECS if spec.cli}
-    ini_values = {spec.ini: str(config.getini(spec.ini)) for spec in SPECS if spec.ini}
+    ini_values = {spec.ini: config.getini(spec.ini) if spec.ini_type == "linelist"
+                  else str(config.getini(spec.ini)) for spec in SPECS if spec.ini}
     return resolve(cli_values, os.environ, ini_values)
 
 

@@ -1,0 +1,235 @@
+"""Order rules: the right side for the purpose, a known purpose, status and side, none stuck or unlinked."""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from tradewatch import vocabulary as v
+from tradewatch.catalogue.common import (
+    cutoff,
+    first_known,
+    keys,
+    links_orders,
+    minutes_since,
+    older_than,
+    repair,
+    shown,
+    unknown_value,
+)
+from tradewatch.catalogue.rule import Context, Row, RowRule
+from tradewatch.catalogue.scope import Scope
+from tradewatch.findings import Finding, jsonable
+
+# --- side matches purpose -------------------------------------------------------------------
+
+SIDE_CASES = tuple(f"{side}-{purpose}" for side in v.POSITION_SIDES for purpose in v.ORDER_PURPOSES)
+
+
+def _wrong_side(scope: Scope, ctx: Context) -> sql.Composable:
+    # Buy when a long position opens or a short one closes; sell otherwise. A NULL or unknown
+    # side is wrong too. Orders without a position, a purpose or a side of theirs are other rules'.
+    # Each array is a constant: an array chosen per row would be unpacked again on every row.
+    return sql.SQL(
+        "{pid} IS NOT NULL AND {purpose_known} AND {side_known} AND "
+        "(CASE WHEN {long_side} = {opening} THEN {buys} ELSE {sells} END) IS NOT TRUE"
+    ).format(
+        pid=scope.col("positions.id"), purpose_known=scope.is_one_of("orders.purpose"),
+        side_known=scope.is_one_of("positions.side"),
+        long_side=scope.is_one_of("positions.side", ("long",)),
+        opening=scope.is_one_of("orders.purpose", v.OPENING_PURPOSES),
+        buys=scope.is_one_of("orders.side", ("buy",)), sells=scope.is_one_of("orders.side", ("sell",)),
+    )
+
+
+def _side_case(scope: Scope, ctx: Context) -> sql.Composable:
+    return sql.SQL("{} || '-' || {}").format(
+        scope.canonical("positions.side"), scope.canonical("orders.purpose"))
+
+
+def _wrong_side_finding(row: Row, case: str | None, ctx: Context) -> Finding:
+    assert case is not None
+    position_side, purpose = case.split("-", 1)
+    expected = v.expected_side(position_side, purpose)
+    side = row["side"]
+    return Finding(
+        "WRONG_ORDER_SIDE", "CRITICAL", keys(row),
+        f"order {row['order_id']} ({row['symbol']}, {purpose} of a {position_side} position) is "
+        f"{'a ' + shown(side) if side is not None else 'without a side'}, expected {expected}",
+        details={"side": side, "expected_side": expected, "order_purpose": row["purpose"],
+                 "position_side": row["position_side"]},
+        fix_data=ctx.fix("orders", row["order_id"], guard={"side": side},
+                         changes={"side": ctx.map.vocabulary.spelling("orders.side", expected)}),
+    )
+
+
+ORDER_SIDE_MATCHES_PURPOSE = RowRule(
+    "order_side_matches_purpose", "test_order_side_matches_purpose", "orders",
+    ("WRONG_ORDER_SIDE",), "CRITICAL", "orders",
+    "an order buys to open a long or close a short, and sells to open a short or close a long; "
+    "a bracket leg belongs to its parent's position, an entry may find its position by broker id",
+    cases=SIDE_CASES,
+    cases_about="`long`/`short` by `entry`, `exit`, `stop_loss`, `take_profit`, `scale_in`, `scale_out`",
+    needs=("orders.side", "orders.purpose", "positions.id", "positions.side"),
+    case_values={case: (("positions.side", case.split("-", 1)[0]), ("orders.purpose", case.split("-", 1)[1]))
+                 for case in SIDE_CASES},
+    requires=links_orders,
+    predicate=_wrong_side, case_of=_side_case, finding=_wrong_side_finding,
+)
+
+# --- purpose set ----------------------------------------------------------------------------
+
+
+def _purpose_missing(row: Row, case: str | None, ctx: Context) -> Finding:
+    purpose = row["purpose"]
+    known = ctx.map.vocabulary.stored("orders.purpose")
+    return Finding(
+        "ORDER_PURPOSE_MISSING", "WARNING", keys(row),
+        f"order {row['order_id']} ({row['symbol']}) has "
+        + (f"purpose {shown(purpose)}" if purpose is not None else "no purpose")
+        + f", expected one of {', '.join(known)}",
+        details={"order_purpose": purpose},
+    )
+
+
+ORDER_PURPOSE_SET = RowRule(
+    "order_purpose_set", "test_order_purpose_set", "orders", ("ORDER_PURPOSE_MISSING",), "WARNING",
+    "orders", "every order has a purpose of the layout's vocabulary (NULL is missing)",
+    needs=("orders.purpose",),
+    predicate=lambda scope, ctx: sql.SQL("{} IS NOT TRUE").format(scope.is_one_of("orders.purpose")),
+    finding=_purpose_missing,
+)
+
+# --- stuck ----------------------------------------------------------------------------------
+
+
+def _stuck(scope: Scope, ctx: Context) -> sql.Composable:
+    # Bracket legs and resting stops or targets wait at the broker by design.
+    resting = [sql.SQL("{} IS NULL").format(scope.col("orders.parent"))] if scope.has("orders.parent") else []
+    if scope.has("orders.purpose"):
+        resting.append(sql.SQL("{} IS NOT TRUE").format(
+            scope.is_one_of("orders.purpose", ("stop_loss", "take_profit"))))
+    since = first_known(scope, "orders.submitted_at", "orders.created_at")
+    return sql.SQL(" AND ").join([
+        scope.is_one_of("orders.status", v.PENDING_STATUSES), *resting,
+        older_than(scope, since, cutoff(ctx, NO_STUCK_ORDERS.name, "stuck_order_minutes")),
+    ])
+
+
+def _stuck_finding(row: Row, case: str | None, ctx: Context) -> Finding:
+    since = row["submitted_at"] or row["created_at"]
+    minutes = minutes_since(ctx, since)
+    unsent = row["submitted_at"] is None
+    threshold = ctx.threshold(NO_STUCK_ORDERS.name, "stuck_order_minutes")
+    state = "created and never submitted" if unsent else shown(row["status"])
+    waited = f"for {minutes:.0f} min" if minutes is not None else "since an unknown time"
+    words = ctx.map.vocabulary
+    ended = "expired" if words.has("orders.status", "expired") else "canceled"
+    return Finding(
+        "STUCK_ORDER", "WARNING", keys(row),
+        f"order {row['order_id']} ({row['symbol']} {row['side']} {row['purpose'] or 'unknown purpose'} "
+        f"{jsonable(row['quantity'])}) {state} {waited} (threshold {threshold:g})",
+        details={"status": row["status"], "minutes_pending": minutes, "never_submitted": unsent,
+                 "side": row["side"], "order_purpose": row["purpose"], "quantity": row["quantity"]},
+        # Guarded by the status read, so a fix reviewed late cannot undo a fill.
+        fix_data=ctx.fix("orders", row["order_id"], guard={"status": row["status"]},
+                         changes={"status": words.spelling("orders.status", ended)},
+                         now=("expired_at" if ended == "expired" else "cancelled_at", "updated_at")),
+    )
+
+
+NO_STUCK_ORDERS = RowRule(
+    "no_stuck_orders", "test_no_stuck_orders", "orders", ("STUCK_ORDER",), "WARNING", "orders",
+    "no top-level order waits on the broker (or was never sent) beyond the threshold; an order "
+    "with no time at all is stuck; bracket legs, stops and targets rest by design",
+    cases=v.PENDING_STATUSES, cases_about=", ".join(f"`{status}`" for status in v.PENDING_STATUSES),
+    needs=("orders.status",),
+    case_values={status: (("orders.status", status),) for status in v.PENDING_STATUSES},
+    requires=lambda smap: None if smap.has("orders.submitted_at") or smap.has("orders.created_at")
+    else f"the {smap.profile.name} layout has no orders.submitted_at or orders.created_at",
+    predicate=_stuck, case_of=lambda scope, ctx: scope.canonical("orders.status"),
+    finding=_stuck_finding, time_based=True, thresholds=("stuck_order_minutes",),
+    volatile=("minutes_pending",),
+)
+
+# --- linked to a position -------------------------------------------------------------------
+
+
+def _unlinked(scope: Scope, ctx: Context) -> sql.Composable:
+    # No position found: a dangling reference, or shares bought or sold that no position tracks.
+    holds = [scope.is_one_of("orders.status", v.HOLDING_STATUSES)] if scope.has("orders.status") else []
+    if scope.has("orders.filled_qty"):
+        holds.append(sql.SQL("{} > 0").format(scope.col("orders.filled_qty")))
+    if scope.has("orders.position"):
+        holds.append(sql.SQL("{} IS NOT NULL").format(scope.col("orders.position")))
+    return sql.SQL("{} IS NULL AND ({})").format(
+        scope.col("positions.id"), sql.SQL(" OR ").join(holds) if holds else sql.SQL("false"))
+
+
+def _unlinked_case(scope: Scope, ctx: Context) -> sql.Composable:
+    if not scope.has("orders.position"):
+        return sql.SQL("'no_position'")
+    return sql.SQL("CASE WHEN {} IS NOT NULL THEN 'dangling_position' ELSE 'no_position' END").format(
+        scope.col("orders.position"))
+
+
+def _unlinked_finding(row: Row, case: str | None, ctx: Context) -> Finding:
+    what = f"{row['purpose'] or 'order'} {row['order_id']} ({row['symbol']} {row['side']} " \
+           f"{jsonable(row['filled_qty'])} filled, {shown(row['status'])})"
+    message = (f"{what} names position {row['position_ref']}, which does not exist"
+               if case == "dangling_position" else f"{what} belongs to no position")
+    return Finding(
+        "UNLINKED_ORDER", "CRITICAL", keys(row), message,
+        details={"side": row["side"], "status": row["status"], "filled_qty": row["filled_qty"],
+                 "filled_at": row["filled_at"], "order_purpose": row["purpose"],
+                 "position_ref": row["position_ref"]},
+    )
+
+
+ORDER_LINKED_TO_POSITION = RowRule(
+    "order_linked_to_position", "test_order_linked_to_position", "orders", ("UNLINKED_ORDER",),
+    "CRITICAL", "orders",
+    "an order that filled (in part) belongs to a position, and no order names a position that "
+    "does not exist",
+    cases=("no_position", "dangling_position"), cases_about="`no_position`, `dangling_position`",
+    needs=("positions.id",), case_fields={"dangling_position": ("orders.position",)},
+    requires=links_orders,
+    predicate=_unlinked, case_of=_unlinked_case, finding=_unlinked_finding,
+)
+
+# --- known status and side ------------------------------------------------------------------
+
+
+def _unknown_status(row: Row, case: str | None, ctx: Context) -> Finding:
+    status = row["status"]
+    repaired = repair(ctx.map, "orders.status", status)
+    return Finding(
+        "UNKNOWN_ORDER_STATUS", "WARNING", keys(row),
+        f"order {row['order_id']} ({row['symbol']}) has "
+        + (f"status {shown(status)}, which the layout's vocabulary does not know"
+           if status is not None else "no status"),
+        details={"status": status, "suggested_status": repaired},
+        fix_data=None if repaired is None else ctx.fix(
+            "orders", row["order_id"], guard={"status": status}, changes={"status": repaired}),
+    )
+
+
+ORDER_STATUS_KNOWN = RowRule(
+    "order_status_known", "test_order_status_known", "orders", ("UNKNOWN_ORDER_STATUS",), "WARNING",
+    "orders", "every order's status is in the layout's vocabulary (both spellings of cancel; NULL is "
+    "unknown)",
+    needs=("orders.status",),
+    predicate=lambda scope, ctx: sql.SQL("{} IS NOT TRUE").format(scope.is_one_of("orders.status")),
+    finding=_unknown_status,
+)
+
+
+ORDER_SIDE_KNOWN = RowRule(
+    "order_side_known", "test_order_side_known", "orders", ("UNKNOWN_VALUE",), "WARNING", "orders",
+    "every order's side is in the layout's vocabulary ('SELL ' and NULL are not)",
+    needs=("orders.side",),
+    predicate=lambda scope, ctx: sql.SQL("{} IS NOT TRUE").format(scope.is_one_of("orders.side")),
+    finding=lambda row, case, ctx: unknown_value(row, "orders.side", ctx),
+)
+
+RULES = (ORDER_SIDE_MATCHES_PURPOSE, ORDER_PURPOSE_SET, NO_STUCK_ORDERS, ORDER_LINKED_TO_POSITION,
+         ORDER_STATUS_KNOWN, ORDER_SIDE_KNOWN)

@@ -1,0 +1,131 @@
+"""A rule: one invariant, declared once, from which its test, docs and benchmark are derived."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from psycopg import sql
+
+from tradewatch.findings import Finding, Severity
+from tradewatch.fixes import FixData, Source, update_row
+from tradewatch.schema_map.resolve import SchemaMap
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from tradewatch.broker import BrokerSnapshot
+    from tradewatch.catalogue.scope import Scope
+    from tradewatch.schema_map.catalog import Catalog
+    from tradewatch.settings import Settings
+
+Row = Mapping[str, Any]
+Predicate = Callable[["Scope", "Context"], sql.Composable]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a rule may know of the run: the schema map, the as-of time, the settings."""
+
+    map: SchemaMap
+    as_of: datetime
+    settings: Settings
+    # Per-rule threshold settings: rule name -> {setting name: value}.
+    rule_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def threshold(self, rule: str, name: str) -> float:
+        """A threshold as this rule uses it: its own setting, else the run's."""
+        own = self.rule_thresholds.get(rule, {})
+        return float(own[name]) if name in own else float(getattr(self.settings, name))
+
+    def fix(
+        self, entity: str, row_id: Any, *, guard: Mapping[str, Any], changes: Mapping[str, Any],
+        now: tuple[str, ...] = ("updated_at",), source: Source = "database",
+    ) -> FixData | None:
+        """A fix of one row, by logical field names; None when the layout lacks a field it sets."""
+        smap = self.map
+        if not all(smap.has(f"{entity}.{name}") for name in (*guard, *changes)):
+            return None
+
+        def physical(values: Mapping[str, Any]) -> dict[str, Any]:
+            return {smap.columns[f"{entity}.{name}"]: value for name, value in values.items()}
+
+        return update_row(
+            smap.tables[entity].fix_name, physical({"id": row_id}), physical(guard), physical(changes),
+            set_now=tuple(smap.columns[f"{entity}.{name}"] for name in now if smap.has(f"{entity}.{name}")),
+            source=source,
+        )
+
+
+class Sources(Protocol):
+    """What an evaluated rule may read: each read at most once per run, shared by every rule."""
+
+    ctx: Context
+
+    def catalog(self) -> Catalog:
+        """The database's relations and columns."""
+
+    def connection(self) -> psycopg.Connection:
+        """The read-only check session."""
+
+    def wanted(self, entity: str, name: str) -> list[Row]:
+        """The rows of a table's read that a rule asked for by name (see Rule.wants)."""
+
+    def snapshot(self) -> BrokerSnapshot:
+        """The run's one broker snapshot."""
+
+    def record(self, key: str, value: Any) -> None:
+        """Put a fact the rule read into the report's run metadata (the pipeline row)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An invariant: the finding it reports, its cases, what it reads and what it needs."""
+
+    name: str
+    check: str  # the test function in checks/test_<module>.py
+    module: str
+    findings: tuple[str, ...]
+    severity: Severity
+    reads: str  # the logical table it reads once per run, or 'schema' / 'broker'
+    about: str  # what it checks, one line (the README's table)
+    cases: tuple[str, ...] = ()
+    cases_about: str = ""
+    needs: tuple[str, ...] = ()  # logical fields it cannot do without
+    # Per case, the fields it needs and the vocabulary values the layout must have.
+    case_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    case_values: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    # A further condition on the layout: None when it holds, else why the rule does not apply.
+    requires: Callable[[SchemaMap], str | None] | None = None
+    # Rows other than its findings it reads from a table's one read: {entity: {name: predicate}}.
+    wants: Mapping[str, Mapping[str, Predicate]] = field(default_factory=dict)
+    time_based: bool = False
+    thresholds: tuple[str, ...] = ()  # the run settings it reads
+    # Details that change every run (minutes waited): left out of what an acknowledgement pins.
+    volatile: tuple[str, ...] = ()
+    broker: bool = False  # compares with the broker
+
+    @property
+    def nodeids(self) -> list[str]:
+        """Its tests' node ids under checks/, as pytest names them."""
+        base = f"test_{self.module}.py::{self.check}"
+        return [f"{base}[{case}]" for case in self.cases] if self.cases else [base]
+
+
+@dataclass(frozen=True)
+class RowRule(Rule):
+    """A rule judged on each row of its table's one read: a SQL predicate and a row's finding."""
+
+    predicate: Predicate | None = None
+    case_of: Predicate | None = None  # the case of a flagged row (text)
+    cases_of: Predicate | None = None  # or its cases, when a row can break several (text[])
+    finding: Callable[[Row, str | None, Context], Finding] | None = None
+
+
+@dataclass(frozen=True)
+class EvaluatedRule(Rule):
+    """A rule judged in Python on what the run read (the catalog, a table's read, the broker)."""
+
+    evaluate: Callable[[Sources, str | None], Sequence[Finding]] | None = None

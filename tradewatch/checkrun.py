@@ -1,0 +1,249 @@
+"""One checks run: the session, the schema map, one read per table and one broker snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from tradewatch import broker_plugin, catalogue, db, market_hours, reads
+from tradewatch.catalogue.rule import Context, EvaluatedRule, Predicate, Row, RowRule, Rule
+from tradewatch.errors import CheckCannotRun
+from tradewatch.findings import Finding
+from tradewatch.judging import Judge
+from tradewatch.reads import ReadResult, Slice
+from tradewatch.schema_map import catalog as catalog_read
+from tradewatch.schema_map.catalog import Catalog
+from tradewatch.schema_map.profiles import Market
+from tradewatch.schema_map.resolve import SchemaMap, SchemaMapError, resolve
+from tradewatch.settings import Settings
+from tradewatch.watched import DatabaseRequired, WatchedDatabase, open_watched
+
+if TYPE_CHECKING:
+    from tradewatch.broker import BrokerSnapshot
+
+
+@dataclass
+class Verdict:
+    """What one check (a rule and a case) came to: findings, not applicable, skipped or an error."""
+
+    rule: Rule
+    case: str | None
+    found: Slice | None = None
+    error: str | None = None
+    not_applicable: str | None = None
+    skipped: str | None = None
+
+    @property
+    def failing(self) -> list[Finding]:
+        """The kept findings that fail the check (INFO ones do not)."""
+        return [finding for finding in self.found.findings if finding.fails] if self.found else []
+
+
+class RunCannotStart(RuntimeError):
+    """The run cannot look at anything: no database, or a schema map that does not fit it."""
+
+
+def start(settings: Settings, root: Path, record_mode: str = "none") -> CheckRun:
+    """Open the watched database, read its catalog, map its schema and plan the broker: the run's state."""
+    try:
+        watched = open_watched(settings)
+    except (db.DatabaseUnreachable, DatabaseRequired) as exc:
+        raise RunCannotStart(str(exc)) from None
+    try:
+        with watched.conn.transaction():
+            found = catalog_read.read(watched.conn)
+        smap = resolve(found, settings.profile, settings.schema_overrides, settings.vocabulary_overrides,
+                       settings.market)
+    except SchemaMapError as exc:
+        watched.close()
+        raise RunCannotStart("the schema map does not fit: " + "; ".join(exc.problems)) from None
+    except psycopg.Error as exc:
+        watched.close()
+        raise RunCannotStart(f"cannot read the schema: {one_line(exc)}") from None
+    plan = broker_plugin.plan(settings, record_mode, watched.demo, root)
+    feed = broker_plugin.BrokerFeed(plan, settings, watched.as_of)
+    run = CheckRun(settings, watched, smap, found, snapshot_source=feed.take,
+                   broker_skipped=plan.reason if plan.mode == "skipped" else None)
+    run.metadata["broker"] = plan.describe(root)
+    return run
+
+
+def one_line(exc: BaseException) -> str:
+    """Why something could not be read, in one line (a server's primary message when it gave one)."""
+    diag = exc.diag.message_primary if isinstance(exc, psycopg.Error) else None
+    reason = diag or (str(exc).strip().splitlines() or [""])[0] or type(exc).__name__
+    return f"{type(exc).__name__}: {reason}" if isinstance(exc, psycopg.Error) else reason
+
+
+@dataclass
+class CheckRun:
+    """Everything the checks of one run share; each table is read once, the broker asked once."""
+
+    settings: Settings
+    watched: WatchedDatabase
+    map: SchemaMap
+    catalog_: Catalog
+    snapshot_source: Callable[[list[str]], BrokerSnapshot] | None = None
+    selected: Collection[str] = ()  # rule names of the collected checks (all when empty)
+    broker_skipped: str | None = None  # why the broker is not compared, when it is not configured
+    verdicts: dict[str, Verdict] = field(default_factory=dict)  # by test node id
+    metadata: dict[str, Any] = field(default_factory=dict)  # what rules recorded for the report
+    _reads: dict[str, ReadResult | BaseException] = field(default_factory=dict)
+    _snapshot: BrokerSnapshot | BaseException | None = None
+    _symbols: dict[Any, str] | None = None
+
+    def __post_init__(self) -> None:
+        self.ctx = Context(self.map, self.watched.as_of, self.settings)
+        calendar = self.map.market.calendar
+        self.judge = Judge(self.watched.as_of, lambda moment: market_hours.in_session(moment, calendar))
+
+    # --- Sources: what evaluated rules read --------------------------------------------------
+
+    def catalog(self) -> Catalog:
+        """The database's relations and columns, read when the run started."""
+        return self.catalog_
+
+    def connection(self) -> psycopg.Connection:
+        """The read-only check session."""
+        return self.watched.conn
+
+    def record(self, key: str, value: Any) -> None:
+        """Keep a fact a rule read for the report's run metadata."""
+        self.metadata[key] = value
+
+    def wanted(self, entity: str, name: str) -> list[Row]:
+        """Rows a rule asked of a table's read."""
+        return self.read(entity).wanted[name]
+
+    def snapshot(self) -> BrokerSnapshot:
+        """The run's one broker snapshot, taken on first use; a failure is kept for every later ask."""
+        if self._snapshot is None:
+            if self.snapshot_source is None:
+                raise CheckCannotRun("no broker configured")
+            ids = [row["alpaca_order_id"] for row in self.wanted("orders", "open_at_broker")]
+            try:
+                self._snapshot = self.snapshot_source(ids)
+            except Exception as exc:
+                self._snapshot = exc
+        if isinstance(self._snapshot, BaseException):
+            raise self._snapshot
+        return self._snapshot
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def _selected(self, rule: Rule) -> bool:
+        return not self.selected or rule.name in self.selected
+
+    def _applies(self, rule: Rule) -> bool:
+        cases = rule.cases or (None,)
+        return any(not catalogue.gaps(rule, case, self.map) for case in cases)
+
+    def wants(self, entity: str) -> dict[str, Predicate]:
+        """What the selected, applicable rules ask of a table's read besides their findings."""
+        asked: dict[str, Predicate] = {}
+        for rule in catalogue.RULES:
+            if self._selected(rule) and self._applies(rule):
+                asked.update(rule.wants.get(entity, {}))
+        return asked
+
+    def row_rules(self, entity: str) -> list[RowRule]:
+        """The selected rules judged on a table's read that this layout supports."""
+        return [rule for rule in catalogue.row_rules(entity, self.map) if self._selected(rule)]
+
+    def read(self, entity: str) -> ReadResult:
+        """A table's one read (taken on first use; a failure is kept and raised for every rule on it)."""
+        if entity not in self._reads:
+            try:
+                self._reads[entity] = reads.run(
+                    self.watched.conn, entity, self.row_rules(entity), self.wants(entity), self.ctx,
+                    self.judge.settle, self.settings.findings_cap, self.symbols(),
+                )
+            except (psycopg.Error, reads.CatalogueError) as exc:
+                self._reads[entity] = CheckCannotRun(f"cannot read {entity}: {one_line(exc)}")
+        found = self._reads[entity]
+        if isinstance(found, BaseException):
+            raise found
+        return found
+
+    def read_alone(self, rule: RowRule) -> ReadResult:
+        """The rule's own query, run alone and afresh: what the shared read must agree with."""
+        return reads.run(self.watched.conn, rule.reads, [rule], {}, self.ctx, self.judge.settle,
+                         self.settings.findings_cap, self.symbols())
+
+    def symbols(self) -> dict[Any, str]:
+        """Every security's symbol by key, read once (the table is small) for all tables' findings."""
+        if self._symbols is None:
+            self._symbols = reads.read_symbols(self.watched.conn, self.map)
+        return self._symbols
+
+    # --- verdicts ---------------------------------------------------------------------------
+
+    def verdict(self, rule: Rule, case: str | None) -> Verdict:
+        """Judge one check: not applicable, an error, or its findings."""
+        gaps = catalogue.gaps(rule, case, self.map)
+        blocking = [gap.reason for gap in gaps if gap.blocks]
+        if blocking:
+            return Verdict(rule, case, error=blocking[0])
+        if gaps:
+            return Verdict(rule, case, not_applicable=gaps[0].reason)
+        if rule.broker and self.broker_skipped is not None:
+            return self._broker_skipped(rule, case)
+        try:
+            with self._failures():
+                return Verdict(rule, case, found=self._findings(rule, case))
+        except CheckCannotRun as exc:
+            return Verdict(rule, case, error=str(exc))
+
+    def _broker_skipped(self, rule: Rule, case: str | None) -> Verdict:
+        """Without broker credentials or a cassette: an error for scheduled jobs, else a skip said once."""
+        reason = self.broker_skipped
+        if self.settings.require_broker:
+            return Verdict(rule, case, error=f"--require-broker is on, but there are {reason}")
+        found = Slice(self.settings.findings_cap)
+        if not any(verdict.skipped for verdict in self.verdicts.values()):
+            found.add(self.judge.settle(rule, Finding(
+                "RECONCILIATION_SKIPPED", "INFO", {}, f"broker reconciliation skipped: {reason}",
+                details={"reason": reason})))
+        return Verdict(rule, case, found=found, skipped=f"broker reconciliation skipped: {reason}")
+
+    def _findings(self, rule: Rule, case: str | None) -> Slice:
+        cap = self.settings.findings_cap
+        if isinstance(rule, RowRule):
+            return self.read(rule.reads).slice(rule.name, case, cap)
+        assert isinstance(rule, EvaluatedRule)
+        assert rule.evaluate is not None
+        found = Slice(cap)
+        for finding in rule.evaluate(self, case):
+            found.add(self.judge.settle(rule, finding))
+        return found
+
+    @contextmanager
+    def _failures(self) -> Iterator[None]:
+        """Every way a check can fail to look becomes CheckCannotRun with one line."""
+        try:
+            yield
+        except CheckCannotRun:
+            raise
+        except psycopg.Error as exc:
+            raise CheckCannotRun(one_line(exc)) from None
+
+    def close(self) -> None:
+        """Close the session (and stop the embedded demo server)."""
+        self.watched.close()
+
+    def describe(self) -> dict[str, Any]:
+        """The report metadata of the run's schema and market."""
+        market: Market = self.map.market
+        described: dict[str, Any] = {"profile": self.map.profile.name, "schema": self.map.describe(),
+                                     "market": {"calendar": market.calendar, "zone": market.zone},
+                                     **self.metadata}
+        if self.judge.asked:
+            described["market"]["in_session"] = self.judge.market_open
+            if self.judge.calendar_error:
+                described["market"]["calendar_error"] = self.judge.calendar_error
+        return described
