@@ -13,7 +13,10 @@ import jsonschema
 
 from tradewatch.findings import SEVERITIES
 
-STATUS_EXIT_CODES = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "ERROR": 3}
+# HEALTHY is the watchdog v2.0 name of OK.
+STATUS_EXIT_CODES = {"OK": 0, "HEALTHY": 0, "WARNING": 1, "CRITICAL": 2, "ERROR": 3}
+# Finding types whose counts the watchdog v2.0 shape carries.
+V2_COUNTED = {"stuck_orders": "STUCK_ORDER", "unlinked_orders": "UNLINKED_ORDER"}
 RAN = ("passed", "failed", "error", "xfailed", "xpassed")
 PYTEST_EXIT_NAMES = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
 
@@ -168,14 +171,55 @@ def summarize(report: Report, *, now: datetime | None = None, max_age_minutes: f
     return summary
 
 
+def headline(errors: list[str]) -> str:
+    """The first reason for an ERROR, saying how many more there are."""
+    return errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "") if errors else ""
+
+
+def summarize_v2(report: Report, *, now: datetime | None = None,
+                 max_age_minutes: float | None = None) -> Report:
+    """The report in the watchdog v2.0 shape; a count the report does not carry is null."""
+    v1 = summarize(report, now=now, max_age_minutes=max_age_minutes)
+    status = v1["summary"]["status"]
+    meta = report["tradewatch"]
+    desk, broker = meta.get("desk", {}), meta.get("broker", {})
+    found = v1["issues"]
+    # A count of findings is known only when every check looked and the cap left none out.
+    complete = status != "ERROR" and not v1["issues_omitted"]
+    summary: Report = {
+        "timestamp": v1["timestamp"],
+        "status": "HEALTHY" if status == "OK" else status,
+        "version": meta["version"],
+        "orders": desk.get("orders"),
+        "positions": desk.get("positions"),
+        "daily_pnl": desk.get("daily_pnl"),
+        **{key: sum(1 for issue in found if issue["type"] == finding_type) if complete else None
+           for key, finding_type in V2_COUNTED.items()},
+        "alpaca": {"open_orders": broker.get("open_orders"),
+                   "open_positions": broker.get("open_positions")},
+        "issues": found,
+        "issue_summary": {"critical": v1["summary"]["critical"], "warning": v1["summary"]["warnings"],
+                          "total": len(found)},
+    }
+    if v1["errors"]:
+        summary["error"] = headline(v1["errors"])
+    return summary
+
+
 def unreadable(message: str, *, now: datetime | None = None) -> Report:
     """The watchdog's error shape, for a report that could not be read."""
     moment = now or datetime.now(UTC)
     return {"timestamp": moment.isoformat(), "error": message, "status": "ERROR"}
 
 
+def unreadable_v2(message: str, *, now: datetime | None = None) -> Report:
+    """The watchdog v2.0 error shape, for a report that could not be read."""
+    moment = now or datetime.now(UTC)
+    return {"timestamp": moment.isoformat(), "status": "ERROR", "error": message, "issues": []}
+
+
 def exit_code(summary: Report) -> int:
-    """0 OK, 1 WARNING, 2 CRITICAL, 3 ERROR, as trade_watchdog.py exited."""
+    """0 OK (HEALTHY), 1 WARNING, 2 CRITICAL, 3 ERROR, as trade_watchdog.py exited."""
     status = summary.get("summary", {}).get("status") or summary.get("status", "ERROR")
     return STATUS_EXIT_CODES[status]
 
