@@ -205,13 +205,18 @@ def test_urls_from_the_environment(
 def test_usage_errors(
     receiver: WebhookReceiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert alert(tmp_path / "r.json", tmp_path / "s.json") == 2
-    assert "TRADEWATCH_ALERT_URLS" in capsys.readouterr().err
-    assert alert(tmp_path / "r.json", tmp_path / "s.json", "--to", "nosuchscheme://tok3n-value") == 2
-    err = capsys.readouterr().err
-    assert "nosuchscheme://..." in err
-    assert "tok3n-value" not in err
+    # 64 (EX_USAGE): neither 0 nor a code a status reader takes for WARNING or CRITICAL.
+    assert alert(tmp_path / "r.json", tmp_path / "s.json") == 64
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert "TRADEWATCH_ALERT_URLS" in err[0]
+    assert alert(tmp_path / "r.json", tmp_path / "s.json", "--to", "nosuchscheme://tok3n-value") == 64
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert "nosuchscheme://..." in err[0]
+    assert "tok3n-value" not in err[0]
     assert receiver.posts == []
+    assert not (tmp_path / "s.json").exists()
 
 
 def test_dry_run_sends_nothing_and_keeps_no_state(

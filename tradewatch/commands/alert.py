@@ -22,7 +22,7 @@ def add_parser(subparsers: Any) -> None:
         description="Send what changed since the last run to apprise notification URLs: new "
                     "findings once, resolved ones once, and a notice when checks could not run. "
                     "Exit 0 when everything due was delivered, 1 when a delivery failed (the state "
-                    "is kept, so the next run tries again), 2 when no usable URL was given.",
+                    "is kept, so the next run tries again), 64 when no usable URL was given.",
     )
     parser.add_argument("report", help="the JSON report of a checks run (reports/tradewatch.json)")
     parser.add_argument("--to", nargs="+", action="extend", metavar="URL", default=[],
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     urls = args.to or os.environ.get(URLS_VARIABLE, "").split()
     if not urls and not args.dry_run:
         print(f"tradewatch alert: pass --to URL or set {URLS_VARIABLE}", file=sys.stderr)
-        return 2
+        return os.EX_USAGE
     try:
         loaded, unreadable = report.load(args.report), None
     except report.ReportError as exc:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         delivered = alerting.deliver(urls, planned.notices, secrets) if planned.notices else True
     except alerting.AlertError as exc:
         print(f"tradewatch alert: {exc}", file=sys.stderr)
-        return 2
+        return os.EX_USAGE
     if not delivered:
         print("tradewatch alert: a notification was not delivered; the next run sends it again",
               file=sys.stderr)
