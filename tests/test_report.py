@@ -117,6 +117,9 @@ BROKEN_REPORTS: dict[str, Callable[[dict[str, Any]], object]] = {
     "desk-pnl-as-text": lambda r: r["tradewatch"].update(desk={"daily_pnl": "-12.5"}),
     "broker-open-orders-fractional": lambda r: r["tradewatch"].update(broker={"mode": "live",
                                                                              "open_orders": 1.5}),
+    "created-beyond-year-9999": lambda r: r.update(created=1e300),
+    "stage-not-object": lambda r: r["tests"][0].update(call="failed"),
+    "crash-message-not-text": lambda r: r["tests"][0].update(call={"crash": {"message": 1}}),
 }
 
 

@@ -177,6 +177,7 @@ def test_console_script_exits_with_the_status(
     assert done.stdout.startswith("{\n  ")
     assert json.loads(done.stdout)["summary"]["status"] == "CRITICAL"
 
+
 V2_KEYS = {"timestamp", "status", "version", "orders", "positions", "daily_pnl", "stuck_orders",
            "unlinked_orders", "alpaca", "issues", "issue_summary"}
 DESK = {"orders": {"filled": 12, "new": 3, "cancelled": 1}, "positions": {"open": 4, "closed": 9},
@@ -270,3 +271,18 @@ def test_v2_of_an_unreadable_report_is_the_watchdogs_error_shape(
     assert "no report at" in v2["error"]
     assert len(err) == 1
 
+
+def test_the_error_line_stays_one_line_whatever_the_report_holds(
+    seeded_db: Any, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, data = run_checks(seeded_db("clean"), "-m", "not broker")
+    test = data["tests"][0]
+    test.update(outcome="error", nodeid="checks/x.py::y[\x1b[2J\nOK all good]",
+                metadata={"error": "check could not run:\u2028\x1b]0;title\x07" + "z" * 5000})
+    code, summary, err = summarize(capsys, write(tmp_path, data))
+    assert code == 3
+    assert len(err) == 1
+    assert "y[\\x1b[2J\\nOK all good]" in err[0]
+    assert "\\x1b]0;title\\x07" in err[0]
+    assert len(err[0]) < 600
+    assert summary["errors"][0] in err[0]

@@ -7,12 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from tradewatch import text
 from tradewatch.findings import SEVERITIES, Finding
 from tradewatch.plugin import ERROR_KEY, FINDINGS_KEY, is_check_run
 
 COLLECTED_KEY = pytest.StashKey[list[Finding]]()
 ERRORED_KEY = pytest.StashKey[list[str]]()
 RAN_KEY = pytest.StashKey[int]()
+# The longest finding type the table shows; real ones are a few words.
+TYPE_LIMIT = 60
 
 
 @pytest.hookimpl(wrapper=True)
@@ -48,7 +51,8 @@ def table(found: list[Finding]) -> list[str]:
     """Rows of severity, type and count, worst first, then the totals."""
     if not found:
         return ["no findings"]
-    counts = Counter((finding.severity, finding.type) for finding in found)
+    # A type is shown escaped and cut: the table stays one row per type whatever a check wrote.
+    counts = Counter((finding.severity, text.shown(finding.type, TYPE_LIMIT)) for finding in found)
     rows = sorted(counts.items(), key=lambda row: (SEVERITIES.index(row[0][0]), row[0][1]))
     width = max(len(finding_type) for _, finding_type in counts)
     lines = [f"{'severity':<9} {'type':<{width}} {'count':>5}"]
