@@ -17,10 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import filelock
 import jsonschema
-import psycopg
-from psycopg import conninfo
 
-from tradewatch import report, text
+from tradewatch import db, report, text
 from tradewatch.findings import MESSAGE_LIMIT, SEVERITIES
 
 if TYPE_CHECKING:
@@ -33,8 +31,14 @@ MAX_LINES = 20
 # How long a run waits for another to finish with the state before giving up (nothing sent).
 LOCK_TIMEOUT_S = 300
 SECRET_VARIABLES = ("ALPACA_API_KEY", "ALPACA_SECRET_KEY", "PGPASSWORD")
-# user:password@ in any URL-like text (database URLs in error messages).
-URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@]+@", re.IGNORECASE)
+# user:password@ in URL-like text (database URLs in error messages). The password runs to the
+# last '@' before the next URL on the line: it may hold an unencoded '@' or a space.
+URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)(?:(?![a-z][a-z0-9+.-]*://).)*@",
+                          re.IGNORECASE)
+# password=value in libpq's key=value form: quoted (with \' inside), or up to the next keyword
+# or the end of the line (an unquoted password may hold spaces).
+KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'(?=\s|$)|.*?(?=\s+\w+\s*=|$))",
+                              re.IGNORECASE | re.MULTILINE)
 _ENTRY_TEXT = {"type": "string"}
 # What a state file must hold; anything else is handled like a corrupt file.
 STATE_SCHEMA: dict[str, Any] = {
@@ -83,22 +87,15 @@ def secrets_from_env(env: Mapping[str, str]) -> list[str]:
     """Values that must never appear in a notification: broker keys, the database password."""
     found = [env[name] for name in SECRET_VARIABLES if env.get(name)]
     if env.get("DATABASE_URL"):
-        try:
-            password = conninfo.conninfo_to_dict(env["DATABASE_URL"]).get("password")
-        except psycopg.ProgrammingError:  # An unparsable URL has no password to hide.
-            password = None
-        if password:
-            found.append(str(password))
+        found += db.secrets(env["DATABASE_URL"])
     return found
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Text with URL passwords and every known secret value replaced by ***."""
-    text = URL_PASSWORD.sub(r"\1***@", text)
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 4:  # Shorter values would blank out ordinary words.
-            text = text.replace(secret, "***")
-    return text
+def redact(said: str, secrets: Iterable[str]) -> str:
+    """Text with URL and key=value passwords and every known secret value replaced by ***."""
+    said = URL_PASSWORD.sub(r"\1***@", said)
+    said = KEYWORD_PASSWORD.sub(r"\1***", said)
+    return text.redacted(said, secrets)
 
 
 def _fresh_state() -> dict[str, Any]:
