@@ -15,6 +15,7 @@ from tests.conftest import RunChecks
 from tests.pg import run_sql, run_sql_file
 from tests.webhook_server import WebhookReceiver
 from tradewatch import alerting, cli, demo
+from tradewatch.text import has_unsafe
 
 
 @pytest.fixture
@@ -129,10 +130,15 @@ def test_a_report_with_errors_resolves_nothing(
     assert "the checks run again" in post["message"]
 
 
-def test_missing_report_is_announced_once(receiver: WebhookReceiver, tmp_path: Path) -> None:
+def test_missing_report_is_announced_once_and_exits_3(
+    receiver: WebhookReceiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     state = tmp_path / "state.json"
     for _ in range(2):
-        assert alert(tmp_path / "missing.json", state, "--to", receiver.url()) == 0
+        assert alert(tmp_path / "missing.json", state, "--to", receiver.url()) == 3
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1
+        assert err[0].startswith("tradewatch alert: ERROR: no report at")
     assert len(receiver.posts) == 1
     assert "no report at" in receiver.posts[0]["body"]["message"]
 
@@ -205,13 +211,18 @@ def test_urls_from_the_environment(
 def test_usage_errors(
     receiver: WebhookReceiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert alert(tmp_path / "r.json", tmp_path / "s.json") == 2
-    assert "TRADEWATCH_ALERT_URLS" in capsys.readouterr().err
-    assert alert(tmp_path / "r.json", tmp_path / "s.json", "--to", "nosuchscheme://tok3n-value") == 2
-    err = capsys.readouterr().err
-    assert "nosuchscheme://..." in err
-    assert "tok3n-value" not in err
+    # 64 (EX_USAGE): neither 0 nor a code a status reader takes for WARNING or CRITICAL.
+    assert alert(tmp_path / "r.json", tmp_path / "s.json") == 64
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert "TRADEWATCH_ALERT_URLS" in err[0]
+    assert alert(tmp_path / "r.json", tmp_path / "s.json", "--to", "nosuchscheme://tok3n-value") == 64
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert "nosuchscheme://..." in err[0]
+    assert "tok3n-value" not in err[0]
     assert receiver.posts == []
+    assert not (tmp_path / "s.json").exists()
 
 
 def test_dry_run_sends_nothing_and_keeps_no_state(
@@ -250,3 +261,51 @@ def test_escalation_is_announced_and_a_quieted_finding_is_not_resolved(
     assert alert(report, state, "--to", receiver.url()) == 0
     assert len(receiver.posts) == 2
     assert {f["fingerprint"] for f in stuck} <= set(json.loads(state.read_text())["open"])
+
+
+HOSTILE = "\x1b[31mRED\x1b[0m\x0bvertical\x0cfeed\u2028separator\u2029para\x85next\u202eright-to-left\x07"
+
+
+def test_titles_and_bodies_keep_every_entry_on_its_own_line(
+    demo_db: str, run_checks: RunChecks, receiver: WebhookReceiver, tmp_path: Path
+) -> None:
+    report, data = checks(run_checks, demo_db, tmp_path, "first")
+    state = tmp_path / "state.json"
+    failing = [t for t in data["tests"] if t["outcome"] == "failed"]
+    finding = failing[0]["metadata"]["findings"][0]
+    finding.update(severity="CRITICAL", message=f"{HOSTILE} {'long ' * 400}")
+    errored = failing[1]
+    errored.update(outcome="error", nodeid=f"checks/test_x.py::test_y[{HOSTILE}\nSECOND LINE]",
+                   metadata={"error": f"check could not run: {HOSTILE}"})
+    report.write_text(json.dumps(data))
+    assert alert(report, state, "--to", receiver.url()) == 0
+    titles = [post["body"]["title"] for post in receiver.posts]
+    bodies = [post["body"]["message"] for post in receiver.posts]
+    announced = sum(1 for t in data["tests"] for f in t["metadata"].get("findings", [])
+                    if alerting.RANK[f["severity"]] >= alerting.RANK["WARNING"])
+    shown_findings = min(announced, alerting.MAX_LINES) + (announced > alerting.MAX_LINES)
+    assert [len(body.split("\n")) for body in bodies] == [shown_findings, 1]
+    for said in titles + bodies:
+        assert not has_unsafe(said.replace("\n", "")), said
+    hostile_line = next(line for line in bodies[0].split("\n") if "RED" in line)
+    assert hostile_line.startswith(f"CRITICAL {finding['type']}: \\x1b[31mRED\\x1b[0m\\x0bvertical")
+    assert "\\u2028separator\\u2029para\\x85next\\u202eright-to-left\\x07" in hostile_line
+    assert "characters)" in hostile_line  # Cut, saying how much was left out.
+    assert len(hostile_line) < 700
+    assert "test_y[\\x1b[31mRED" in bodies[1]
+    assert "\\nSECOND LINE]" in bodies[1]
+
+    # An entry read back from the state is shown the same way when it is resolved.
+    again, rerun = checks(run_checks, demo_db, tmp_path, "again")
+    passed = next(t["nodeid"] for t in rerun["tests"] if t["outcome"] == "passed")
+    kept = json.loads(state.read_text())
+    kept["open"]["0" * 20] = {"type": f"TYPE{HOSTILE}", "severity": "WARNING", "check": passed,
+                              "message": f"gone\n{HOSTILE}", "first_seen": "2025-12-31T10:00:00+00:00"}
+    state.write_text(json.dumps(kept))
+    assert alert(again, state, "--to", receiver.url()) == 0
+    resolved = [post["body"] for post in receiver.posts[2:] if "resolved" in post["body"]["title"]]
+    assert len(resolved) == 1
+    body = resolved[0]["message"]
+    assert not has_unsafe(body.replace("\n", ""))
+    assert "resolved TYPE\\x1b[31mRED" in body
+    assert "gone\\n\\x1b[31mRED" in body

@@ -87,5 +87,5 @@ def test_without_a_database_it_says_how_to_name_one(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    assert cli.main(["migrate", "status"]) == 2
+    assert cli.main(["migrate", "status"]) == 64  # EX_USAGE: not a code a status reader knows.
     assert "set DATABASE_URL or pass --database-url" in capsys.readouterr().err

@@ -114,7 +114,26 @@ BROKEN_REPORTS: dict[str, Callable[[dict[str, Any]], object]] = {
     "broker-without-mode": lambda r: r["tradewatch"].update(broker={}),
     "findings-without-count": lambda r: r["tests"][0]["metadata"].pop("finding_count"),
     "error-and-findings": lambda r: r["tests"][0]["metadata"].update(error="boom"),
+    "desk-not-object": lambda r: r["tradewatch"].update(desk=[1, 2]),
+    "desk-count-as-text": lambda r: r["tradewatch"].update(desk={"orders": {"filled": "12"}}),
+    "desk-count-negative": lambda r: r["tradewatch"].update(desk={"positions": {"open": -1}}),
+    "desk-pnl-as-text": lambda r: r["tradewatch"].update(desk={"daily_pnl": "-12.5"}),
+    "broker-open-orders-fractional": lambda r: r["tradewatch"].update(broker={"mode": "live",
+                                                                             "open_orders": 1.5}),
+    "created-beyond-year-9999": lambda r: r.update(created=1e300),
+    "stage-not-object": lambda r: r["tests"][0].update(call="failed"),
+    "crash-message-not-text": lambda r: r["tests"][0].update(call={"crash": {"message": 1}}),
 }
+
+
+def test_desk_figures_conform(seeded_db: Any, run_checks: RunChecks) -> None:
+    _, data = run_checks(seeded_db("clean"), "-m", "not broker", "-k", "legacy")
+    data["tradewatch"]["desk"] = {"orders": {"filled": 3, "new": 0}, "positions": {"open": 2},
+                                  "daily_pnl": 10.25}
+    data["tradewatch"]["broker"] = {"mode": "live", "open_orders": 0, "open_positions": None}
+    assert report.validation_errors(data) == []
+    data["tradewatch"]["desk"] = {"daily_pnl": None}  # Each figure may be missing or unknown.
+    assert report.validation_errors(data) == []
 
 
 def test_schema_rejects_broken_reports(seeded_db: Any, run_checks: RunChecks) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import QUICK_RUN, RunChecks
 from tests.pg import run_sql_file
-from tradewatch import demo, report
+from tradewatch import demo, report, terminal, text
 
 
 @pytest.fixture
@@ -76,3 +76,14 @@ def test_no_table_outside_a_checks_run(pytester: pytest.Pytester) -> None:
 def test_a_run_where_no_check_ran_says_so(seeded_db: Any, run_checks: RunChecks) -> None:
     result, _ = run_checks(seeded_db("clean"), "-k", "no_such_check")
     assert _section(result.stdout.str()) == ["no check ran: the run is an ERROR"]
+
+
+def test_the_table_escapes_and_cuts_what_a_check_wrote() -> None:
+    hostile = "EVIL\x1b[2J\nINFO FAKE_ROW 99\u2028\u202e" + "X" * 500
+    lines = terminal.table(Counter({("CRITICAL", hostile): 1, ("WARNING", "STUCK_ORDER"): 1}))
+    assert len(lines) == 4  # Header, two rows, totals: the type cannot add a row.
+    assert not any(text.has_unsafe(line) for line in lines)
+    assert "EVIL\\x1b[2J\\nINFO FAKE_ROW 99\\u2028\\u202e" in lines[1]
+    assert f"...(+{len(text.escaped(hostile)) - terminal.TYPE_LIMIT} characters)" in lines[1]
+    assert max(len(line) for line in lines) < terminal.TYPE_LIMIT + 60
+    assert lines[1].split()[-1] == "1"

@@ -57,11 +57,21 @@ def test_bad_values_say_where_they_came_from(cli: dict[str, str], env: dict[str,
         settings.resolve(cli, env, INI_DEFAULTS)
 
 
-def test_secrets_stay_out_of_the_repr() -> None:
-    env = {"ALPACA_API_KEY": "key-id-123", "ALPACA_SECRET_KEY": "very-secret-456"}
+@pytest.mark.parametrize("url", [
+    "postgresql://watch:Pw%401%20%25zz%27x9@db.internal:5432/catalyst",
+    "postgresql://watch:Pw@1 %zz'x9@db.internal:5432/catalyst",
+    "host=db.internal user=watch password='Pw@1 %zz\\'x9' dbname=catalyst",
+    "host=db.internal user=watch password=Pw@1 %zz'x9 dbname=catalyst",
+], ids=["url", "url-unencoded", "keywords", "keywords-unquoted"])
+def test_secrets_stay_out_of_the_repr(url: str) -> None:
+    """pytest's --showlocals prints the settings: no broker key and no piece of the password."""
+    env = {"ALPACA_API_KEY": "key-id-123", "ALPACA_SECRET_KEY": "very-secret-456", "DATABASE_URL": url}
     shown = repr(settings.resolve({}, env, INI_DEFAULTS))
     assert "key-id-123" not in shown
     assert "very-secret-456" not in shown
+    for piece in ("Pw@1", "%zz", "zz'x9", "Pw%40", "%25zz"):
+        assert piece not in shown
+    assert "database_url" in shown
 
 
 def test_a_bad_setting_is_a_usage_error(pytester: pytest.Pytester) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import CHECKOUT, RunChecks
 from tests.pg import run_sql_file
-from tradewatch import cli, demo
+from tradewatch import cli, demo, report
 
 WATCHDOG_KEYS = {"timestamp", "duration_ms", "pipeline", "issues", "summary"}
 SUMMARY_KEYS = {"total_issues", "critical", "warnings", "info", "status"}
@@ -176,3 +176,113 @@ def test_console_script_exits_with_the_status(
     assert done.returncode == 2, done.stderr
     assert done.stdout.startswith("{\n  ")
     assert json.loads(done.stdout)["summary"]["status"] == "CRITICAL"
+
+
+V2_KEYS = {"timestamp", "status", "version", "orders", "positions", "daily_pnl", "stuck_orders",
+           "unlinked_orders", "alpaca", "issues", "issue_summary"}
+DESK = {"orders": {"filled": 12, "new": 3, "cancelled": 1}, "positions": {"open": 4, "closed": 9},
+        "daily_pnl": -125.5}
+
+
+def of_type(summary: dict[str, Any], finding_type: str) -> int:
+    return sum(1 for issue in summary["issues"] if issue["type"] == finding_type)
+
+
+def test_v2_carries_the_desk_and_broker_figures_of_the_report(
+    demo_db: str, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, data = run_checks(demo_db, "-m", "not broker")
+    data["tradewatch"]["desk"] = DESK
+    data["tradewatch"]["broker"] = {"mode": "replay", "open_orders": 7, "open_positions": 5}
+    edited = write(tmp_path, data)
+    _, v1, _ = summarize(capsys, edited)
+    code, v2, err = summarize(capsys, edited, "--format", "v2")
+    assert (code, err) == (2, [])
+    assert set(v2) == V2_KEYS
+    assert v2["status"] == "CRITICAL"
+    assert v2["timestamp"] == data["tradewatch"]["as_of"]
+    assert v2["version"] == data["tradewatch"]["version"]
+    assert (v2["orders"], v2["positions"], v2["daily_pnl"]) == (DESK["orders"], DESK["positions"], -125.5)
+    assert v2["alpaca"] == {"open_orders": 7, "open_positions": 5}
+    assert v2["stuck_orders"] == of_type(v1, "STUCK_ORDER") > 0
+    assert v2["unlinked_orders"] == of_type(v1, "UNLINKED_ORDER") > 0
+    assert v2["issues"] == v1["issues"]
+    assert v2["issue_summary"] == {"critical": v1["summary"]["critical"],
+                                   "warning": v1["summary"]["warnings"], "total": len(v1["issues"])}
+
+
+def test_v2_says_null_for_what_the_report_does_not_carry(
+    demo_db: str, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, data = run_checks(demo_db, "-m", "not broker")
+    assert "desk" not in data["tradewatch"]
+    code, v2, _ = summarize(capsys, report_path(tmp_path), "--format", "v2")
+    assert code == 2
+    assert set(v2) == V2_KEYS
+    assert (v2["orders"], v2["positions"], v2["daily_pnl"]) == (None, None, None)
+    assert v2["alpaca"] == {"open_orders": None, "open_positions": None}
+
+
+@pytest.mark.parametrize(("seeds", "args", "status", "code"), [
+    (["clean"], ["-m", "not broker"], "HEALTHY", 0),
+    (["clean", "stuck_new"], ["-m", "not broker", "-k", "stuck"], "WARNING", 1),
+    (["clean", "unlinked_entry"], ["-m", "not broker"], "CRITICAL", 2),
+    (["clean", "cycles_table_dropped"], ["-m", "not broker"], "ERROR", 3),
+], ids=["healthy", "warning", "critical", "error"])
+def test_v2_exits_as_v1_does(
+    seeded_db: Any, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    seeds: list[str], args: list[str], status: str, code: int,
+) -> None:
+    run_checks(seeded_db(*seeds), *args)
+    v1_code, _, _ = summarize(capsys, report_path(tmp_path))
+    v2_code, v2, err = summarize(capsys, report_path(tmp_path), "--format", "v2")
+    assert (v1_code, v2_code, v2["status"]) == (code, code, status)
+    if status == "ERROR":
+        assert set(v2) == V2_KEYS | {"error"}
+        assert "could not run" in v2["error"]
+        assert err == [f"tradewatch summary: ERROR: {v2['error']}"]
+        # A check that could not run may have had findings: no count is given for it.
+        assert (v2["stuck_orders"], v2["unlinked_orders"]) == (None, None)
+    else:
+        assert set(v2) == V2_KEYS
+        assert err == []
+
+
+def test_v2_counts_are_null_when_the_cap_left_findings_out(
+    demo_db: str, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Stale P&L on a Saturday: more findings in one check than the cap lets through.
+    _, data = run_checks(demo_db, "-m", "not broker", "-k", "pnl", "--findings-cap=1",
+                         as_of="2026-01-03T11:00:00-05:00")
+    assert report.omitted(data) > 0
+    code, v2, _ = summarize(capsys, report_path(tmp_path), "--format", "v2")
+    assert code == 0
+    assert (v2["stuck_orders"], v2["unlinked_orders"]) == (None, None)
+    assert v2["issue_summary"]["total"] == len(v2["issues"])
+
+
+def test_v2_of_an_unreadable_report_is_the_watchdogs_error_shape(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, v2, err = summarize(capsys, tmp_path / "missing.json", "--format", "v2")
+    assert code == 3
+    assert set(v2) == {"timestamp", "status", "error", "issues"}
+    assert (v2["status"], v2["issues"]) == ("ERROR", [])
+    assert "no report at" in v2["error"]
+    assert len(err) == 1
+
+
+def test_the_error_line_stays_one_line_whatever_the_report_holds(
+    seeded_db: Any, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, data = run_checks(seeded_db("clean"), "-m", "not broker")
+    test = data["tests"][0]
+    test.update(outcome="error", nodeid="checks/x.py::y[\x1b[2J\nOK all good]",
+                metadata={"error": "check could not run:\u2028\x1b]0;title\x07" + "z" * 5000})
+    code, summary, err = summarize(capsys, write(tmp_path, data))
+    assert code == 3
+    assert len(err) == 1
+    assert "y[\\x1b[2J\\nOK all good]" in err[0]
+    assert "\\x1b]0;title\\x07" in err[0]
+    assert len(err[0]) < 600
+    assert summary["errors"][0] in err[0]

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import jsonschema
 
+from tradewatch import text
 from tradewatch.findings import SEVERITIES
 
-STATUS_EXIT_CODES = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "ERROR": 3}
+# HEALTHY is the watchdog v2.0 name of OK.
+STATUS_EXIT_CODES = {"OK": 0, "HEALTHY": 0, "WARNING": 1, "CRITICAL": 2, "ERROR": 3}
+# A real report nests about eight levels; anything far deeper is refused before it is walked.
+MAX_DEPTH = 100
+# Finding types whose counts the watchdog v2.0 shape carries.
+V2_COUNTED = {"stuck_orders": "STUCK_ORDER", "unlinked_orders": "UNLINKED_ORDER"}
 RAN = ("passed", "failed", "error", "xfailed", "xpassed")
 PYTEST_EXIT_NAMES = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
 
@@ -39,25 +46,64 @@ def validation_errors(data: Any) -> list[str]:
         schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     )
     found = sorted(validator.iter_errors(data), key=lambda error: list(map(str, error.absolute_path)))
-    return [f"{error.json_path}: {error.message}" for error in found]
+    return [f"{text.shown(error.json_path)}: {text.shown(error.message)}" for error in found]
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON (strict JSON only)")
+
+
+def _finite(number: str) -> float:
+    value = float(number)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text.shown(number, 40)} is out of range")
+    return value
+
+
+def _depth(data: Any) -> int:
+    """How deeply arrays and objects nest in data, walked without recursion; stops past MAX_DEPTH."""
+    deepest, pending = 0, [(data, 1)]
+    while pending and deepest <= MAX_DEPTH:
+        value, level = pending.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, level)
+            pending.extend((item, level + 1) for item in (value.values() if isinstance(value, dict)
+                                                          else value))
+    return deepest
+
+
+def parse_strict(raw: bytes) -> Any:
+    """UTF-8 strict JSON: no NaN or Infinity, numbers a double can hold, nesting within MAX_DEPTH."""
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = json.loads(decoded, parse_constant=_refuse_constant, parse_float=_finite)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None
+    if _depth(data) > MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    return data
 
 
 def load(path: str | Path) -> Report:
-    """Read and validate a report; raise ReportError saying what is wrong with it."""
+    """Read and validate a report; raise ReportError saying, in one line, what is wrong with it."""
+    named = text.shown(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
-        raise ReportError(f"no report at {path}: the checks did not run or did not finish") from None
+        raise ReportError(f"no report at {named}: the checks did not run or did not finish") from None
     except OSError as exc:
-        raise ReportError(f"cannot read report {path}: {exc.strerror}") from None
+        raise ReportError(f"cannot read report {named}: {exc.strerror or type(exc).__name__}") from None
     try:
-        data = json.loads(text)
+        data = parse_strict(raw)
     except ValueError as exc:
-        raise ReportError(f"report {path} is not JSON: {exc}") from None
+        raise ReportError(f"report {named} is not JSON: {text.shown(exc)}") from None
     errors = validation_errors(data)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ReportError(f"report {path} is not a tradewatch checks report: {errors[0]}{more}")
+        raise ReportError(f"report {named} is not a tradewatch checks report: {errors[0]}{more}")
     report: Report = data
     return report
 
@@ -98,11 +144,12 @@ def problems(
     for test in report["tests"]:
         meta = test.get("metadata", {})
         if test["outcome"] == "error":
-            found.append(f"{test['nodeid']} could not run: {_one_line(meta.get('error') or _why(test))}")
+            why = _one_line(meta.get("error") or _why(test))
+            found.append(f"{text.shown(test['nodeid'])} could not run: {why}")
         elif test["outcome"] == "failed" and not any(
             finding["severity"] != "INFO" for finding in meta.get("findings", [])
         ) and meta.get("finding_count", 0) <= len(meta.get("findings", [])):
-            found.append(f"{test['nodeid']} failed without a finding: {_why(test)}")
+            found.append(f"{text.shown(test['nodeid'])} failed without a finding: {_one_line(_why(test))}")
     if max_age_minutes is not None:
         age = ((now or datetime.now(UTC)).timestamp() - report["created"]) / 60
         if age > max_age_minutes:
@@ -111,9 +158,9 @@ def problems(
     return found
 
 
-def _one_line(text: str) -> str:
-    """Text with its line breaks and runs of spaces folded into single spaces."""
-    return " ".join(text.split())
+def _one_line(said: str) -> str:
+    """Text folded into one line of single spaces, the rest of its unsafe characters escaped, cut."""
+    return text.shown(" ".join(said.split()))
 
 
 def _why(test: dict[str, Any]) -> str:
@@ -121,8 +168,8 @@ def _why(test: dict[str, Any]) -> str:
     for stage in ("setup", "call", "teardown"):
         part = test.get(stage, {})
         if part.get("outcome") in ("failed", "error"):
-            text = part.get("crash", {}).get("message") or str(part.get("longrepr") or "")
-            return text.strip().splitlines()[0] if text.strip() else f"{stage} failed"
+            said = part.get("crash", {}).get("message") or str(part.get("longrepr") or "")
+            return said.strip().splitlines()[0] if said.strip() else f"{stage} failed"
     return "no reason recorded"
 
 
@@ -168,14 +215,55 @@ def summarize(report: Report, *, now: datetime | None = None, max_age_minutes: f
     return summary
 
 
+def headline(errors: list[str]) -> str:
+    """The first reason for an ERROR, saying how many more there are."""
+    return errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "") if errors else ""
+
+
+def summarize_v2(report: Report, *, now: datetime | None = None,
+                 max_age_minutes: float | None = None) -> Report:
+    """The report in the watchdog v2.0 shape; a count the report does not carry is null."""
+    v1 = summarize(report, now=now, max_age_minutes=max_age_minutes)
+    status = v1["summary"]["status"]
+    meta = report["tradewatch"]
+    desk, broker = meta.get("desk", {}), meta.get("broker", {})
+    found = v1["issues"]
+    # A count of findings is known only when every check looked and the cap left none out.
+    complete = status != "ERROR" and not v1["issues_omitted"]
+    summary: Report = {
+        "timestamp": v1["timestamp"],
+        "status": "HEALTHY" if status == "OK" else status,
+        "version": meta["version"],
+        "orders": desk.get("orders"),
+        "positions": desk.get("positions"),
+        "daily_pnl": desk.get("daily_pnl"),
+        **{key: sum(1 for issue in found if issue["type"] == finding_type) if complete else None
+           for key, finding_type in V2_COUNTED.items()},
+        "alpaca": {"open_orders": broker.get("open_orders"),
+                   "open_positions": broker.get("open_positions")},
+        "issues": found,
+        "issue_summary": {"critical": v1["summary"]["critical"], "warning": v1["summary"]["warnings"],
+                          "total": len(found)},
+    }
+    if v1["errors"]:
+        summary["error"] = headline(v1["errors"])
+    return summary
+
+
 def unreadable(message: str, *, now: datetime | None = None) -> Report:
     """The watchdog's error shape, for a report that could not be read."""
     moment = now or datetime.now(UTC)
     return {"timestamp": moment.isoformat(), "error": message, "status": "ERROR"}
 
 
+def unreadable_v2(message: str, *, now: datetime | None = None) -> Report:
+    """The watchdog v2.0 error shape, for a report that could not be read."""
+    moment = now or datetime.now(UTC)
+    return {"timestamp": moment.isoformat(), "status": "ERROR", "error": message, "issues": []}
+
+
 def exit_code(summary: Report) -> int:
-    """0 OK, 1 WARNING, 2 CRITICAL, 3 ERROR, as trade_watchdog.py exited."""
+    """0 OK (HEALTHY), 1 WARNING, 2 CRITICAL, 3 ERROR, as trade_watchdog.py exited."""
     status = summary.get("summary", {}).get("status") or summary.get("status", "ERROR")
     return STATUS_EXIT_CODES[status]
 

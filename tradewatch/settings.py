@@ -357,11 +357,15 @@ class Settings:
         return Market(self.market_calendar or "XNYS", self.market_zone or "America/New_York")
 
     def __repr__(self) -> str:
-        # Keep the broker keys out of tracebacks and logs.
+        # Keep the broker keys and the database password out of tracebacks (--showlocals) and logs.
+        from tradewatch.db import describe  # Imported here: only the repr needs it.
+
         shown = {
             key: ("***" if key in ("alpaca_api_key", "alpaca_secret_key") and value else value)
             for key, value in vars(self).items()
         }
+        if self.database_url:
+            shown["database_url"] = f"<{describe(self.database_url)}, password hidden>"
         return f"Settings({shown})"
 
 

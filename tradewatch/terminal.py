@@ -6,8 +6,12 @@ from collections import Counter
 
 import pytest
 
+from tradewatch import text
 from tradewatch.findings import SEVERITIES
 from tradewatch.plugin import RUN_KEY, is_check_run
+
+# The longest finding type the table shows; real ones are a few words.
+TYPE_LIMIT = 60
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
@@ -31,7 +35,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         not_applicable = [verdict for verdict in verdicts if verdict.not_applicable]
         terminalreporter.write_line(f"{len(not_applicable)} check(s) not applicable to this layout:")
         for reason in missing:
-            terminalreporter.write_line(f"  {reason}")
+            terminalreporter.write_line(f"  {text.shown(reason)}")
     errored = [verdict for verdict in verdicts if verdict.error]
     if errored:
         terminalreporter.write_line(f"{len(errored)} check(s) could not run: the run is an ERROR", red=True)
@@ -41,6 +45,11 @@ def table(counts: Counter[tuple[str, str]]) -> list[str]:
     """Rows of severity, type and count, worst first, then the totals."""
     if not counts:
         return ["no findings"]
+    # A type is shown escaped and cut: the table stays one row per type whatever a check wrote.
+    shown: Counter[tuple[str, str]] = Counter()
+    for (severity, finding_type), count in counts.items():
+        shown[severity, text.shown(finding_type, TYPE_LIMIT)] += count
+    counts = shown
     rows = sorted(counts.items(), key=lambda row: (SEVERITIES.index(row[0][0]), row[0][1]))
     width = max(len(finding_type) for _, finding_type in counts)
     lines = [f"{'severity':<9} {'type':<{width}} {'count':>5}"]

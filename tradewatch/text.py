@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 
 # Cut a value shown to people at this many characters; the report keeps it whole in details.
 SHOWN_LIMIT = 200
@@ -44,3 +45,11 @@ def one_line(text: str, limit: int | None = None) -> str:
 def has_unsafe(text: str) -> bool:
     """Whether text holds a character escaped() would rewrite."""
     return any(_unsafe(char) for char in text)
+
+
+def redacted(text: str, secrets: Iterable[str], shortest: int = 4) -> str:
+    """Text with every secret value replaced by ***, the longest first."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if len(secret) >= shortest:  # Shorter values would blank out ordinary words.
+            text = text.replace(secret, "***")
+    return text

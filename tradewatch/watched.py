@@ -28,6 +28,11 @@ class WatchedDatabase:
     settings: Settings
     _embedded: EmbeddedServer | None = field(default=None, repr=False)
 
+    def __repr__(self) -> str:
+        # Not the settings or the connection: a traceback's locals must show no secret.
+        return (f"WatchedDatabase(label={self.label!r}, demo={self.demo!r}, "
+                f"as_of={self.as_of.isoformat()!r}, server={self.server!r})")
+
     def close(self) -> None:
         """Close the session and stop the embedded server, if any."""
         try:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tradewatch import alerting, report
+from tradewatch import alerting, report, text
 from tradewatch.findings import SEVERITIES
 
 DEFAULT_STATE = "reports/alert-state.json"
@@ -22,7 +22,8 @@ def add_parser(subparsers: Any) -> None:
         description="Send what changed since the last run to apprise notification URLs: new "
                     "findings once, resolved ones once, and a notice when checks could not run. "
                     "Exit 0 when everything due was delivered, 1 when a delivery failed (the state "
-                    "is kept, so the next run tries again), 2 when no usable URL was given.",
+                    "is kept, so the next run tries again), 3 when the report is unreadable (its "
+                    "notice is sent all the same), 64 without a usable URL or a writable state.",
     )
     parser.add_argument("report", help="the JSON report of a checks run (reports/tradewatch.json)")
     parser.add_argument("--to", nargs="+", action="extend", metavar="URL", default=[],
@@ -40,30 +41,53 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Plan the notices from report and state, deliver them, then remember what was said."""
     urls = args.to or os.environ.get(URLS_VARIABLE, "").split()
-    if not urls and not args.dry_run:
-        print(f"tradewatch alert: pass --to URL or set {URLS_VARIABLE}", file=sys.stderr)
-        return 2
+    to = None
+    if not args.dry_run:
+        try:
+            if not urls:
+                raise alerting.AlertError(f"pass --to URL or set {URLS_VARIABLE}")
+            to = alerting.sender(urls)
+            alerting.check_writable(args.state)  # Before anything is sent.
+        except alerting.AlertError as exc:
+            return _say(str(exc), os.EX_USAGE)
     try:
         loaded, unreadable = report.load(args.report), None
     except report.ReportError as exc:
         loaded, unreadable = None, str(exc)
-    state = alerting.load_state(args.state)
-    planned = alerting.plan(loaded, state, min_severity=args.min_severity, unreadable=unreadable)
+    # An unreadable report is announced (once) like a run that errored, and exits 3 as summary does.
+    failed = 3 if unreadable else 0
     secrets = alerting.secrets_from_env(os.environ)
-    if args.dry_run:
+    if to is None:
+        planned = alerting.plan(loaded, alerting.load_state(args.state), min_severity=args.min_severity,
+                                unreadable=unreadable)
         for notice in planned.notices:
             print(alerting.redact(f"[{notice.kind}] {notice.title}\n{notice.body}\n", secrets))
-        return 0
+        return _say(f"ERROR: {unreadable}", failed) if unreadable else 0
     try:
-        delivered = alerting.deliver(urls, planned.notices, secrets) if planned.notices else True
+        # One run at a time: a second waits, then finds what the first sent in the state.
+        with alerting.state_lock(args.state, on_wait=lambda: _say(
+                f"waiting for another tradewatch alert to finish with {text.shown(args.state)}", 0)):
+            planned = alerting.plan(loaded, alerting.load_state(args.state),
+                                    min_severity=args.min_severity, unreadable=unreadable)
+            delivered = alerting.deliver(to, planned.notices, secrets) if planned.notices else True
+            if delivered:
+                alerting.save_state(args.state, planned.state)
     except alerting.AlertError as exc:
-        print(f"tradewatch alert: {exc}", file=sys.stderr)
-        return 2
+        return _say(f"{exc}; nothing was sent", failed or 1)
+    except OSError as exc:
+        return _say(f"cannot keep the state {text.shown(args.state)}: {exc.strerror or exc}; "
+                    "the next run may send the same notices again", failed or 1)
+    if unreadable:
+        redelivery = "" if delivered else " (its notice was not delivered; the next run sends it again)"
+        return _say(f"ERROR: {unreadable}{redelivery}", failed)
     if not delivered:
-        print("tradewatch alert: a notification was not delivered; the next run sends it again",
-              file=sys.stderr)
-        return 1
-    alerting.save_state(args.state, planned.state)
+        return _say("a notification was not delivered; the next run sends it again", 1)
     print(f"tradewatch alert: {len(planned.notices)} notification(s) sent, "
           f"{len(planned.state['open'])} finding(s) open")
     return 0
+
+
+def _say(line: str, code: int) -> int:
+    """Print one line on stderr; return the exit code."""
+    print(text.one_line(f"tradewatch alert: {line}", 1000), file=sys.stderr)
+    return code

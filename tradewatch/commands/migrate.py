@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     """Show the plan, ask, then write; status only reads."""
     if not args.database_url:
         print("tradewatch migrate: set DATABASE_URL or pass --database-url", file=sys.stderr)
-        return 2
+        return os.EX_USAGE
     url, where = args.database_url, db.describe(args.database_url)
     try:
         return _run(args, url, where)

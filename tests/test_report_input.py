@@ -1,0 +1,160 @@
+"""summary, fixes and alert refuse an unreadable report the same way: exit 3, one line, no traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CHECKOUT
+from tests.webhook_server import WebhookReceiver
+from tradewatch import cli, report
+
+
+def baseline() -> dict[str, Any]:
+    """The smallest report every command reads as a complete, clean run."""
+    return {
+        "created": time.time(),
+        "duration": 1.5,
+        "exitcode": 0,
+        "summary": {"collected": 1},
+        "tests": [{"nodeid": "checks/test_orders.py::test_order_purpose_set", "outcome": "passed",
+                   "metadata": {"finding_count": 0, "findings": []}}],
+        "tradewatch": {"version": "0.1.0"},
+    }
+
+
+def edited(change: Callable[[dict[str, Any]], object]) -> bytes:
+    """The baseline report with one change, as the bytes of a file."""
+    data = baseline()
+    change(data)
+    return json.dumps(data).encode()
+
+
+def failed_with_stage(data: dict[str, Any], stage: object) -> None:
+    data["tests"][0].update(outcome="failed", call=stage)
+
+
+def desk_counts_as_text(data: dict[str, Any]) -> None:
+    data["tradewatch"]["desk"] = {"orders": {"filled": "many"}}
+
+
+# Each is bytes to write at the report path, None for no file, or "dir" for a directory there.
+UNREADABLE: dict[str, tuple[bytes | str | None, str]] = {
+    "missing": (None, "no report at"),
+    "a-directory": ("dir", "cannot read report"),
+    "not-utf8": (b'{"tradewatch": "\xff\xfe"}', "not UTF-8"),
+    "not-json": (b"{not json", "is not JSON"),
+    "nan": (json.dumps(baseline()).replace("1.5", "NaN").encode(), "NaN is not JSON"),
+    "infinity": (json.dumps(baseline()).replace("1.5", "Infinity").encode(), "Infinity is not JSON"),
+    "minus-infinity": (json.dumps(baseline()).replace("1.5", "-Infinity").encode(), "Infinity is not JSON"),
+    "number-beyond-a-double": (json.dumps(baseline()).replace("1.5", "1e400").encode(), "out of range"),
+    "nested-100k-deep": (b"[" * 100_000 + b"]" * 100_000, "nested deeper than"),
+    "a-list": (b"[]", "is not a tradewatch checks report"),
+    "a-string": (b'"report"', "is not a tradewatch checks report"),
+    "tests-not-a-list": (edited(lambda r: r.update(tests={"a": 1})), "is not a tradewatch checks report"),
+    "stage-not-an-object": (edited(lambda r: failed_with_stage(r, "boom")),
+                            "is not a tradewatch checks report"),
+    "crash-message-not-text": (edited(lambda r: failed_with_stage(r, {"outcome": "failed", "crash": {
+        "message": ["boom"]}})), "is not a tradewatch checks report"),
+    "created-beyond-year-9999": (edited(lambda r: r.update(created=1e300)),
+                                 "is not a tradewatch checks report"),
+    "desk-counts-not-numbers": (edited(desk_counts_as_text), "is not a tradewatch checks report"),
+}
+
+
+@pytest.fixture
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookReceiver]:
+    """A JSON webhook on 127.0.0.1 that records every notification."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    with WebhookReceiver() as server:
+        yield server
+
+
+def place(tmp_path: Path, content: bytes | str | None) -> Path:
+    """Put the report's content (or a directory, or nothing) at a path."""
+    path = tmp_path / "report.json"
+    if content == "dir":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, list[str]]:
+    capsys.readouterr()
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err.splitlines()
+
+
+def test_the_baseline_is_a_clean_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], receiver: WebhookReceiver
+) -> None:
+    path = place(tmp_path, json.dumps(baseline()).encode())
+    assert report.validation_errors(baseline()) == []
+    assert run(capsys, "summary", str(path))[0] == 0
+    assert run(capsys, "fixes", str(path))[0] == 0
+    state = tmp_path / "s.json"
+    assert run(capsys, "alert", str(path), "--state", str(state), "--to", receiver.url())[0] == 0
+
+
+@pytest.mark.parametrize(("content", "said"), list(UNREADABLE.values()), ids=list(UNREADABLE))
+@pytest.mark.parametrize("summary_format", ["v1", "v2"])
+def test_summary_refuses_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | str | None, said: str,
+    summary_format: str,
+) -> None:
+    code, out, err = run(capsys, "summary", str(place(tmp_path, content)), "--format", summary_format)
+    assert code == 3
+    printed = json.loads(out)
+    assert printed["status"] == "ERROR"
+    assert said in printed["error"]
+    assert len(err) == 1
+    assert err[0].startswith("tradewatch summary: ERROR: ")
+    assert said in err[0]
+
+
+@pytest.mark.parametrize(("content", "said"), list(UNREADABLE.values()), ids=list(UNREADABLE))
+def test_fixes_refuses_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | str | None, said: str
+) -> None:
+    code, out, err = run(capsys, "fixes", str(place(tmp_path, content)))
+    assert (code, out) == (3, "")
+    assert len(err) == 1
+    assert said in err[0]
+
+
+@pytest.mark.parametrize(("content", "said"), list(UNREADABLE.values()), ids=list(UNREADABLE))
+def test_alert_announces_it_and_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], receiver: WebhookReceiver,
+    content: bytes | str | None, said: str,
+) -> None:
+    path = place(tmp_path, content)
+    state = tmp_path / "s.json"
+    code, _, err = run(capsys, "alert", str(path), "--state", str(state), "--to", receiver.url())
+    assert code == 3
+    assert len(err) == 1
+    assert err[0].startswith("tradewatch alert: ERROR: ")
+    assert said in err[0]
+    [post] = receiver.posts
+    assert "could not all run" in post["body"]["title"]
+    assert said in post["body"]["message"]
+
+
+def test_a_deep_report_leaves_no_traceback_from_the_console_script(tmp_path: Path) -> None:
+    path = place(tmp_path, UNREADABLE["nested-100k-deep"][0])
+    for command in (["summary"], ["fixes"], ["alert", "--dry-run", "--state", str(tmp_path / "s.json")]):
+        done = subprocess.run(
+            [sys.executable, "-m", "tradewatch.cli", command[0], str(path), *command[1:]],
+            capture_output=True, text=True, cwd=CHECKOUT, timeout=120, check=False,
+        )
+        assert done.returncode == 3, done.stderr
+        assert len(done.stderr.splitlines()) == 1, done.stderr
+        assert "nested deeper than" in done.stderr
