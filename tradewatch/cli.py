@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 # Each module has add_parser(subparsers) and run(args) -> exit code.
-COMMANDS = ("migrate", "summary", "alert", "fixes")
+COMMANDS = ("migrate", "summary", "alert", "fixes", "html", "metrics")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
