@@ -101,18 +101,21 @@ def test_schedule_covers_the_session_in_both_utc_offsets() -> None:
         assert set(range(9 + offset, 16 + offset + 1)) <= _hours(hour)
 
 
-def test_steps_run_checks_then_always_report_summarize_and_alert() -> None:
+def test_steps_run_checks_then_always_render_report_summarize_and_alert() -> None:
     steps = _workflow()["jobs"]["checks"]["steps"]
     names = [step.get("run", "") + step.get("uses", "") for step in steps]
-    at = {key: next(i for i, name in enumerate(names) if key in name)
-          for key in ("pytest checks/", "upload-artifact", "tradewatch summary", "tradewatch alert")}
-    assert at["pytest checks/"] < at["upload-artifact"] < at["tradewatch summary"] < at["tradewatch alert"]
+    order = ("pytest checks/", "tradewatch html", "upload-artifact", "tradewatch summary", "tradewatch alert")
+    at = {key: next(i for i, name in enumerate(names) if key in name) for key in order}
+    assert [at[key] for key in order] == sorted(at.values())
     checks = steps[at["pytest checks/"]]
     assert "--require-database" in checks["run"]
     for name in ("DATABASE_URL", "ALPACA_API_KEY", "ALPACA_SECRET_KEY"):
         assert checks["env"][name] == f"${{{{ secrets.{name} }}}}"
-    assert steps[at["upload-artifact"]]["with"]["path"] == "reports/tradewatch.json"
-    for key in ("upload-artifact", "tradewatch summary", "tradewatch alert"):
+    assert steps[at["tradewatch html"]]["run"].split() == [
+        "tradewatch", "html", "reports/tradewatch.json", "-o", "reports/tradewatch.html"]
+    uploaded = steps[at["upload-artifact"]]["with"]["path"].split()
+    assert uploaded == ["reports/tradewatch.json", "reports/tradewatch.html"]
+    for key in order[1:]:
         assert steps[at[key]]["if"] == "always()", key
     assert "secrets." in steps[at["tradewatch alert"]]["env"]["TRADEWATCH_ALERT_URLS"]
 
