@@ -62,3 +62,33 @@ def adjust(findings: Iterable[Finding], as_of: datetime) -> list[Finding]:
         if f.type in TIME_BASED_TYPES and f.severity != "INFO" else f
         for f in found
     ]
+
+
+@functools.cache
+def _named_calendar(name: str) -> Any:
+    """An exchange calendar by its exchange-calendars name (XNYS, XNAS, ...), built once per process."""
+    import exchange_calendars
+
+    with _quiet_pandas():
+        try:
+            return exchange_calendars.get_calendar(name)
+        except exchange_calendars.errors.InvalidCalendarName:
+            raise ValueError(f"no exchange calendar named {name!r}") from None
+
+
+def previous_session_open(moment: datetime, calendar: str = CALENDAR) -> datetime:
+    """When the session before the latest one to open by this moment opened (naive is UTC)."""
+    # From there on, the broker's fills cover a whole session even right after an open.
+    stamp = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    exchange = _named_calendar(calendar)
+    try:
+        with _quiet_pandas():
+            latest = exchange.minute_to_session(stamp, direction="previous")
+            opened = exchange.session_open(exchange.previous_session(latest))
+    except ValueError:
+        raise ValueError(
+            f"{stamp.isoformat()} is outside the {calendar} calendar's sessions "
+            f"({exchange.first_session:%Y-%m-%d} to {exchange.last_session:%Y-%m-%d})"
+        ) from None
+    moment_opened: datetime = opened.to_pydatetime()
+    return moment_opened.astimezone(UTC)
