@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 API_KEY = "bench-key"
 SECRET_KEY = "bench-secret"  # a local test server's made-up key
 # What the broker reconciliation is made of; the benchmark skips the broker without any of them.
-REQUIRED_MODULES = ("tradewatch.broker", "tradewatch.queries.broker", "tests.alpaca_server")
+REQUIRED_MODULES = ("tradewatch.broker", "tradewatch.reconcile", "tests.alpaca_server")
 
 # Every order the broker would list for the snapshot: those submitted within the lookback of
 # as-of and those still open, each with the bracket it belongs to (parent and legs).

@@ -1,4 +1,5 @@
-"""An Alpaca-shaped trading API on 127.0.0.1 for the self-tests: positions, orders, faults, a request log."""
+"""An Alpaca-shaped trading API on 127.0.0.1 for the self-tests: the account, positions, orders,
+fills, faults and a request log."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 from tradewatch import vocabulary
 
-FaultKind = Literal["429", "500", "garbled", "slow"]
+# stuck: the fills listing ignores page_token, so every page is the first, for ever.
+FaultKind = Literal["429", "500", "garbled", "slow", "stuck"]
 MAX_LIMIT = 500
+MAX_PAGE_SIZE = 100  # the most activities per page
+ACCOUNT_ID = str(uuid.uuid5(uuid.NAMESPACE_DNS, "account.tradewatch.test"))
+ACCOUNT_NUMBER = "PA3TWTEST0042"
 
 
 def stamp(moment: datetime) -> str:
@@ -57,6 +62,7 @@ def order(
     filled_avg_price: str | None = None, filled_at: datetime | None = None,
     canceled_at: datetime | None = None, limit_price: str | None = None,
     stop_price: str | None = None, legs: Iterable[dict[str, Any]] = (),
+    replaced_by: str | None = None, replaces: str | None = None, replaced_at: datetime | None = None,
 ) -> dict[str, Any]:
     """An order as GET /v2/orders returns it (legs given are nested under it)."""
     when = stamp(submitted_at)
@@ -64,10 +70,11 @@ def order(
         filled_qty = qty if status == "filled" else "0"
     return {
         "id": order_id, "client_order_id": f"client-{order_id[-8:]}",
-        "created_at": when, "updated_at": stamp(filled_at or canceled_at or submitted_at),
+        "created_at": when, "updated_at": stamp(filled_at or canceled_at or replaced_at or submitted_at),
         "submitted_at": when, "filled_at": stamp(filled_at) if filled_at else None,
         "expired_at": None, "canceled_at": stamp(canceled_at) if canceled_at else None,
-        "failed_at": None, "replaced_at": None, "replaced_by": None, "replaces": None,
+        "failed_at": None, "replaced_at": stamp(replaced_at) if replaced_at else None,
+        "replaced_by": replaced_by, "replaces": replaces,
         "asset_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, symbol)), "symbol": symbol,
         "asset_class": "us_equity", "notional": None, "qty": qty, "filled_qty": filled_qty,
         "filled_avg_price": filled_avg_price, "order_class": order_class,
@@ -76,6 +83,43 @@ def order(
         "limit_price": limit_price, "stop_price": stop_price, "status": status,
         "extended_hours": False, "legs": list(legs) or None, "trail_percent": None,
         "trail_price": None, "hwm": None,
+    }
+
+
+def account(**changes: Any) -> dict[str, Any]:
+    """The account as GET /v2/account returns it, with its number and id (which no output keeps)."""
+    body: dict[str, Any] = {
+        "id": ACCOUNT_ID, "account_number": ACCOUNT_NUMBER, "status": "ACTIVE",
+        "crypto_status": "ACTIVE", "currency": "USD", "buying_power": "180000",
+        "regt_buying_power": "180000", "daytrading_buying_power": "0", "effective_buying_power": "180000",
+        "non_marginable_buying_power": "90000", "options_buying_power": "90000", "bod_dtbp": "0",
+        "cash": "90000", "accrued_fees": "0", "pending_transfer_in": "0", "portfolio_value": "100000",
+        "pattern_day_trader": False, "trading_blocked": False, "transfers_blocked": False,
+        "account_blocked": False, "created_at": "2024-01-02T15:00:00.000000Z",
+        "trade_suspended_by_user": False, "multiplier": "2", "shorting_enabled": True,
+        "equity": "100000", "last_equity": "100000", "long_market_value": "25000",
+        "short_market_value": "-13500", "position_market_value": "38500", "initial_margin": "19250",
+        "maintenance_margin": "11550", "last_maintenance_margin": "11550", "sma": "0",
+        "daytrade_count": 0, "balance_asof": "2025-12-30", "crypto_tier": 1,
+        "intraday_adjustments": "0", "pending_reg_taf_fees": "0",
+    }
+    body.update(changes)
+    return body
+
+
+def fill(
+    order_id: str, symbol: str, side: str, qty: str, price: str, when: datetime, *,
+    kind: str = "fill", cum_qty: str | None = None, leaves_qty: str = "0", sequence: int = 0,
+) -> dict[str, Any]:
+    """One FILL activity as GET /v2/account/activities/FILL returns it (kind fill or partial_fill)."""
+    moment = when.astimezone(UTC)
+    return {
+        "id": f"{moment:%Y%m%d%H%M%S}{moment.microsecond // 1000:03d}::"
+              f"{uuid.uuid5(uuid.NAMESPACE_URL, f'{order_id}/{sequence}')}",
+        "account_id": ACCOUNT_ID, "activity_type": "FILL", "transaction_time": stamp(when),
+        "type": kind, "price": price, "qty": qty, "side": side, "symbol": symbol,
+        "leaves_qty": leaves_qty, "order_id": order_id, "cum_qty": cum_qty or qty,
+        "order_status": "filled" if kind == "fill" else "partially_filled",
     }
 
 
@@ -105,11 +149,14 @@ class AlpacaServer:
 
     positions: list[dict[str, Any]] = field(default_factory=list)
     orders: list[dict[str, Any]] = field(default_factory=list)
+    fills: list[dict[str, Any]] = field(default_factory=list)
+    account: dict[str, Any] = field(default_factory=account)
     api_key: str = "test-key"
     secret_key: str = "test-secret"  # made up
     port: int = 0
     date: str | None = None  # a fixed Date header, so a recorded cassette does not churn
     until_inclusive: bool = True  # the broker's docs leave it open; the client must cope with both
+    echo_credentials: bool = False  # error bodies repeat the key and secret they were sent
     seen: list[Seen] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     _httpd: ThreadingHTTPServer | None = None
@@ -143,7 +190,7 @@ class AlpacaServer:
         self.stop()
 
     def fail(self, kind: FaultKind, *, times: int = 1, path: str = "/v2/", delay_s: float = 2.0) -> None:
-        """Misbehave on the next `times` requests whose path starts with `path`."""
+        """Misbehave on the next `times` requests whose path starts with `path` (stuck: for ever)."""
         self.faults.append(Fault(kind, path, times, delay_s))
 
     def count(self, path: str = "/v2/") -> int:
@@ -154,7 +201,8 @@ class AlpacaServer:
         with self._lock:
             for fault in self.faults:
                 if fault.times > 0 and path.startswith(fault.path):
-                    fault.times -= 1
+                    if fault.kind != "stuck":
+                        fault.times -= 1
                     return fault
         return None
 
@@ -193,6 +241,24 @@ class AlpacaServer:
                      reverse=query.get("direction", "desc") == "desc")
         return entries[:limit]
 
+    def list_fills(self, query: Mapping[str, str], *, stuck: bool = False) -> list[dict[str, Any]]:
+        """GET /v2/account/activities/FILL: after (exclusive), until, direction, page_size, page_token."""
+        size = min(int(query.get("page_size", str(MAX_PAGE_SIZE))), MAX_PAGE_SIZE)
+        after = _parse(query["after"]) if "after" in query else None
+        until = _parse(query["until"]) if "until" in query else None
+        entries = sorted(
+            (f for f in self.fills
+             if (after is None or _parse(f["transaction_time"]) > after)
+             and (until is None or _parse(f["transaction_time"]) <= until)),
+            key=lambda f: (_parse(f["transaction_time"]), f["id"]),
+            reverse=query.get("direction", "desc") == "desc",
+        )
+        token = None if stuck else query.get("page_token")
+        if token is not None:
+            ids = [f["id"] for f in entries]
+            entries = entries[ids.index(token) + 1:] if token in ids else []
+        return entries[:size]
+
     def get_order(self, order_id: str) -> dict[str, Any] | None:
         """GET /v2/orders/{id}: the order (a parent with its legs), or None."""
         return next((o for o in self._all_orders() if o["id"] == order_id.lower()), None)
@@ -219,12 +285,17 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault is not None and fault.kind == "429":
             return self._reply(429, {"code": 42910000, "message": "rate limit exceeded"})
         elif fault is not None and fault.kind == "500":
-            return self._reply(500, {"code": 50010000, "message": "internal server error"})
+            return self._error(500, 50010000, "internal server error")
         elif fault is not None and fault.kind == "garbled":
             return self._send(200, b'[{"id": "a0000000-0000-4000-8000-0000\x00\xff')
         if (self.headers.get("APCA-API-KEY-ID") != self.api.api_key
                 or self.headers.get("APCA-API-SECRET-KEY") != self.api.secret_key):
-            return self._reply(401, {"code": 40110000, "message": "request is not authorized"})
+            return self._error(401, 40110000, "request is not authorized")
+        if url.path == "/v2/account":
+            return self._reply(200, self.api.account)
+        if url.path == "/v2/account/activities/FILL":
+            stuck = fault is not None and fault.kind == "stuck"
+            return self._reply(200, self.api.list_fills(query, stuck=stuck))
         if url.path == "/v2/positions":
             return self._reply(200, self.api.positions)
         if url.path == "/v2/orders":
@@ -236,6 +307,14 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._reply(404, {"code": 40410000, "message": f"order not found for {order_id}"})
             return self._reply(200, found)
         return self._reply(404, {"code": 40400000, "message": "endpoint not found"})
+
+    def _error(self, status: int, code: int, message: str) -> None:
+        body: dict[str, Any] = {"code": code, "message": message}
+        if self.api.echo_credentials:  # as a careless proxy might: the sent keys, verbatim
+            key, secret = self.headers.get("APCA-API-KEY-ID"), self.headers.get("APCA-API-SECRET-KEY")
+            body.update(message=f"{message} for key {key} and secret {secret}", key_id=key,
+                        secret_key=secret, account_number=self.api.account.get("account_number"))
+        self._reply(status, body)
 
     def _reply(self, status: int, body: Any) -> None:
         self._send(status, json.dumps(body).encode())

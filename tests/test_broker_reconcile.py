@@ -17,7 +17,8 @@ from tests.test_broker_snapshot import make_settings
 from tradewatch import db, demo
 from tradewatch.broker import BrokerSnapshot, position_from_json
 from tradewatch.checkrun import CheckRun
-from tradewatch.queries import broker
+from tradewatch.reconcile import positions as broker
+from tradewatch.reconcile.records import DbPosition
 from tradewatch.schema_map import catalog as catalog_read
 from tradewatch.schema_map.resolve import SchemaMap, resolve
 from tradewatch.watched import WatchedDatabase
@@ -123,7 +124,7 @@ def test_reconciliation_matches_the_reference_model(
     watched = WatchedDatabase(watched.conn, watched.server, watched.label, False, watched.as_of,
                               make_settings(qty_mismatch_pct=threshold))
     actual: Seen = set()
-    live = [broker.DbPosition(number, symbol, side, Decimal(qty), status)
+    live = [DbPosition(number, symbol, side, Decimal(qty), status)
             for number, symbol, side, qty, status in _live_rows(watched)]
     for kind in broker.POSITION_KINDS:
         for finding in broker.reconcile_positions(live, snapshot, kind, threshold):

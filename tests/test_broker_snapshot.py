@@ -23,7 +23,8 @@ from tradewatch.broker import (
     position_from_json,
     take_snapshot,
 )
-from tradewatch.queries import broker as reconcile
+from tradewatch.reconcile import orders as reconcile
+from tradewatch.reconcile.records import DbOrder
 
 DAY = timedelta(hours=24)
 
@@ -158,7 +159,7 @@ def test_look_ups_stop_at_the_limit_and_the_rest_is_reported(server: AlpacaServe
     assert snapshot.unconfirmed == ids[2:]
     assert all(snapshot.confirmed_missing(alpaca_id) for alpaca_id in ids[:2])
     assert not any(snapshot.confirmed_missing(alpaca_id) for alpaca_id in ids[2:])
-    rows = [reconcile.DbOrder(n, None, alpaca_id, "AMD", "new") for n, alpaca_id in enumerate(ids)]
+    rows = [DbOrder(n, None, alpaca_id, "AMD", "new") for n, alpaca_id in enumerate(ids)]
     found = reconcile.reconcile_orders(rows, snapshot, "not_found")
     assert [(f.type, f.severity) for f in found] == [("ORDER_NOT_FOUND", "WARNING")] * 2 + [
         ("RECONCILIATION_SKIPPED", "INFO")]

@@ -1,7 +1,9 @@
-"""The broker side of a run: one alpaca-py snapshot of positions and open or recent orders."""
+"""The broker side of a run: one alpaca-py snapshot of the account, positions, orders and fills."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,9 +25,23 @@ from tradewatch.errors import CheckCannotRun
 from tradewatch.settings import Settings
 
 PAGE_SIZE = 500  # the most orders the broker returns per request
+FILL_PAGE_SIZE = 100  # the most activities the broker returns per request
+FILL_PAGE_LIMIT = 50  # more fill pages than this in one run: a broker that never stops paging
+REPLACEMENT_LIMIT = 10  # the longest chain of replacements followed from one order
+FILLS_PATH = "/account/activities/FILL"
+FILL_KINDS = ("fill", "partial_fill")
 # A replay sends no request anywhere, but the client refuses to exist without keys.
 PLACEHOLDER_KEY = "replay-key"
 PLACEHOLDER_SECRET = "replay-secret"  # noqa: S105 - not a secret: it stands in for one
+# Names of reply fields and headers that are secret or identify the account: no cassette and
+# no message keeps their values.
+SECRET_NAME = re.compile(
+    r"secret|token|password|passwd|api[-_]?key|authorization|cookie|account[-_]?(?:number|id)",
+    re.IGNORECASE,
+)
+# A JSON object with one of these fields is the account: its plain `id` identifies it too.
+ACCOUNT_FIELDS = ("account_number", "buying_power")
+REDACTED = "<redacted>"
 
 
 class BrokerUnavailable(CheckCannotRun):
@@ -38,6 +54,8 @@ class BrokerPosition:
 
     symbol: str
     qty: Decimal
+    avg_entry_price: Decimal | None = None
+    market_value: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,9 @@ class BrokerOrder:
     expired_at: datetime | None = None
     client_order_id: str | None = None
     parent_id: str | None = None
+    updated_at: datetime | None = None
+    replaced_by: str | None = None
+    replaces: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -66,8 +87,38 @@ class BrokerOrder:
 
 
 @dataclass(frozen=True)
+class BrokerFill:
+    """One execution of an order (a FILL activity): a partial fill is one of several."""
+
+    id: str
+    order_id: str
+    symbol: str
+    side: str
+    qty: Decimal
+    price: Decimal
+    transaction_time: datetime
+    kind: str  # fill (the order's last) or partial_fill
+
+
+@dataclass(frozen=True)
+class BrokerAccount:
+    """The account's figures and flags; its number and ids are never kept."""
+
+    equity: Decimal
+    last_equity: Decimal
+    cash: Decimal
+    buying_power: Decimal
+    trading_blocked: bool
+    account_blocked: bool
+    trade_suspended_by_user: bool
+    pattern_day_trader: bool
+    daytrade_count: int
+
+
+@dataclass(frozen=True)
 class BrokerSnapshot:
-    """The run's one look at the broker: positions, open or recent orders, targeted look-ups."""
+    """The run's one look at the broker: positions, open or recent orders, targeted look-ups,
+    and when asked for, the account and the fills of a window."""
 
     positions: tuple[BrokerPosition, ...]
     orders: Mapping[str, BrokerOrder]
@@ -75,15 +126,46 @@ class BrokerSnapshot:
     lookups: Mapping[str, BrokerOrder | None] = field(default_factory=dict)
     # Such orders left unasked this run, past the look-up limit.
     unconfirmed: tuple[str, ...] = ()
+    account: BrokerAccount | None = None
+    fills: tuple[BrokerFill, ...] = ()
+    # The fills are every fill from this moment until as_of; None when fills were not read.
+    fills_since: datetime | None = None
 
     def order(self, alpaca_order_id: str) -> BrokerOrder | None:
         """The broker's order with this id, from the snapshot or a look-up, if the broker has it."""
         key = alpaca_order_id.strip().lower()
-        return self.orders.get(key) or self.lookups.get(alpaca_order_id)
+        return self.orders.get(key) or self.lookups.get(alpaca_order_id) or self.lookups.get(key)
 
     def confirmed_missing(self, alpaca_order_id: str) -> bool:
         """Whether the broker answered 'not found' when asked for this id."""
         return alpaca_order_id in self.lookups and self.lookups[alpaca_order_id] is None
+
+    def lineage(self, alpaca_order_id: str) -> tuple[BrokerOrder, ...]:
+        """The order and the replacements the snapshot holds, each replacing the one before."""
+        chain: list[BrokerOrder] = []
+        found = self.order(alpaca_order_id)
+        while found is not None and found not in chain and len(chain) <= REPLACEMENT_LIMIT:
+            chain.append(found)
+            found = self.order(found.replaced_by) if found.replaced_by else None
+        return tuple(chain)
+
+    def current(self, alpaca_order_id: str) -> BrokerOrder | None:
+        """The order's last replacement (itself when never replaced); None when that is unknown."""
+        chain = self.lineage(alpaca_order_id)
+        if not chain or (chain[-1].replaced_by and self.order(chain[-1].replaced_by) is None):
+            return None
+        return chain[-1]
+
+    def ancestors(self, alpaca_order_id: str) -> tuple[str, ...]:
+        """The ids this order replaced, nearest first, as far as the snapshot holds them."""
+        chain: list[str] = []
+        found = self.order(alpaca_order_id)
+        while found is not None and found.replaces and found.replaces not in chain:
+            chain.append(found.replaces)
+            if len(chain) > REPLACEMENT_LIMIT:
+                break
+            found = self.order(found.replaces)
+        return tuple(chain)
 
 
 class BrokerClient(TradingClient):
@@ -97,6 +179,7 @@ class BrokerClient(TradingClient):
             api_key, secret_key, paper=settings.alpaca_paper, raw_data=True,
             url_override=settings.alpaca_base_url,
         )
+        self._secrets = [api_key, secret_key]
         # The SDK retries a 429 (and a 504) itself; keep that bounded and the waits ours.
         self._retry = settings.broker_retries
         self._retry_wait = settings.broker_retry_wait_s  # type: ignore[assignment]
@@ -107,6 +190,16 @@ class BrokerClient(TradingClient):
 
     def _one_request(self, method: str, url: str, opts: dict[str, Any], retry: int) -> dict[str, Any]:
         return super()._one_request(method, url, {**opts, "timeout": self.timeout_s}, retry)
+
+    def shown(self, body: str) -> str:
+        """A reply body fit for a message: the keys, secret-looking fields and account ids out."""
+        text = redact_text(body, self._secrets)
+        try:
+            text = json.dumps(scrub_json(json.loads(text)))
+        except ValueError:
+            if SECRET_NAME.search(text):  # not JSON, so its secret values cannot be told apart
+                return "(body withheld: it names a secret)"
+        return " ".join(redact_text(text, self._secrets).split())[:200]
 
     @contextmanager
     def failures(self) -> Iterator[None]:
@@ -125,8 +218,7 @@ class BrokerClient(TradingClient):
                     f"broker at {where} refused the credentials ({status}): check "
                     "ALPACA_API_KEY, ALPACA_SECRET_KEY and ALPACA_PAPER"
                 ) from None
-            body = " ".join(str(exc).split())[:200]
-            raise BrokerUnavailable(f"broker at {where} replied {status}: {body}") from None
+            raise BrokerUnavailable(f"broker at {where} replied {status}: {self.shown(str(exc))}") from None
         except requests.Timeout:
             raise BrokerUnavailable(
                 f"broker at {where} did not answer within {self.timeout_s:g} s"
@@ -139,6 +231,25 @@ class BrokerClient(TradingClient):
             ) from None
 
 
+def redact_text(text: str, secrets: Iterable[str]) -> str:
+    """The text with every occurrence of each secret replaced."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def scrub_json(value: Any) -> Any:
+    """Redact every value whose key looks secret or identifies the account, at any depth."""
+    if isinstance(value, dict):
+        account = any(name in value for name in ACCOUNT_FIELDS)
+        return {key: REDACTED if SECRET_NAME.search(str(key)) or (account and key == "id")
+                else scrub_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [scrub_json(item) for item in value]
+    return value
+
+
 def _without_userinfo(url: str) -> str:
     """A URL fit for a message: a proxy's user and password stay out of it."""
     parts = urlsplit(url)
@@ -147,12 +258,15 @@ def _without_userinfo(url: str) -> str:
 
 def take_snapshot(
     client: BrokerClient, as_of: datetime, lookback: timedelta, db_order_ids: Iterable[str],
-    *, lookup_limit: int | None = None,
+    *, lookup_limit: int | None = None, account: bool = False, fills_since: datetime | None = None,
+    fill_page_limit: int = FILL_PAGE_LIMIT,
 ) -> BrokerSnapshot:
-    """Positions, orders open or submitted within lookback before as_of, and look-ups of the rest."""
+    """Positions, orders open or submitted within lookback before as_of, and look-ups of the rest;
+    with account, the account; with fills_since, every fill from then until as_of."""
     # db_order_ids are the broker ids of the database's non-terminal orders: each one the
     # snapshot lacks is asked for once, so 'not found' is the broker's word, not a guess.
     with client.failures():
+        read_account = account_from_json(client.get_account()) if account else None
         positions = tuple(
             position_from_json(raw) for raw in _as_list(client.get_all_positions(), "positions")
         )
@@ -164,12 +278,36 @@ def take_snapshot(
         # listing, open legs and all. Until a microsecond past since, to lose no boundary order.
         _read_orders(client, QueryOrderStatus.OPEN, orders, nested=False, after=None,
                      until=since + timedelta(microseconds=1))
-        missing = [alpaca_id for alpaca_id in sorted(set(db_order_ids))
-                   if alpaca_id.strip().lower() not in orders]
+        fills = () if fills_since is None else _read_fills(client, fills_since, as_of, fill_page_limit)
+        lookups, unconfirmed = _look_up_all(client, orders, sorted(set(db_order_ids)), lookup_limit)
+    return BrokerSnapshot(positions, orders, lookups, unconfirmed, read_account, fills, fills_since)
+
+
+def _look_up_all(
+    client: BrokerClient, orders: Mapping[str, BrokerOrder], db_order_ids: list[str], limit: int | None,
+) -> tuple[dict[str, BrokerOrder | None], tuple[str, ...]]:
+    """Ask for the database's orders the listings lacked, and for replacements they lead to."""
+    lookups: dict[str, BrokerOrder | None] = {}
+    unasked: list[str] = []
+
+    def known(alpaca_id: str) -> BrokerOrder | None:
+        key = alpaca_id.strip().lower()
+        if key in orders or alpaca_id in lookups:
+            return orders.get(key) or lookups[alpaca_id]
         # A backlog of stale database orders must not turn one run into hundreds of requests.
-        asked = missing if lookup_limit is None else missing[:lookup_limit]
-        lookups = {alpaca_id: _look_up(client, alpaca_id) for alpaca_id in asked}
-    return BrokerSnapshot(positions, orders, lookups, tuple(missing[len(asked):]))
+        if limit is not None and len(lookups) >= limit:
+            if alpaca_id not in unasked:
+                unasked.append(alpaca_id)
+            return None
+        lookups[alpaca_id] = _look_up(client, alpaca_id)
+        return lookups[alpaca_id]
+
+    for alpaca_id in db_order_ids:
+        found, steps = known(alpaca_id), 0
+        # A replaced order is followed to its replacement, so the order is judged by where it went.
+        while found is not None and found.replaced_by and steps < REPLACEMENT_LIMIT:
+            found, steps = known(found.replaced_by), steps + 1
+    return lookups, tuple(unasked)
 
 
 def _read_orders(
@@ -198,6 +336,38 @@ def _read_orders(
         # One microsecond later, so orders sharing the boundary time come again (and are
         # deduplicated) whether the broker reads until as inclusive or not.
         until = last + timedelta(microseconds=1)
+
+
+def _read_fills(
+    client: BrokerClient, since: datetime, until: datetime, page_limit: int
+) -> tuple[BrokerFill, ...]:
+    """Every fill from since until until, newest first, paged by the last activity's id."""
+    fills: dict[str, BrokerFill] = {}
+    token: str | None = None
+    # The broker's after is exclusive: a microsecond earlier keeps a fill at since itself.
+    after = (since - timedelta(microseconds=1)).astimezone(UTC).isoformat()
+    for _ in range(page_limit):
+        params: dict[str, Any] = {
+            "direction": "desc", "page_size": FILL_PAGE_SIZE, "after": after,
+            "until": until.astimezone(UTC).isoformat(),
+        }
+        if token is not None:
+            params["page_token"] = token
+        page = [fill_from_json(raw) for raw in _as_list(client.get(FILLS_PATH, params), "fill activities")]
+        # A broker ignoring page_token would send the same page for ever.
+        if token is not None and page and (page[-1].id == token or all(f.id in fills for f in page)):
+            raise BrokerUnavailable(
+                f"broker repeated its page of fills after activity {token}: paging cannot go on"
+            )
+        fills.update((fill.id, fill) for fill in page)
+        if len(page) < FILL_PAGE_SIZE:
+            break
+        token = page[-1].id
+    else:
+        raise BrokerUnavailable(
+            f"broker kept paging fills past {page_limit} pages of {FILL_PAGE_SIZE}: stopped reading"
+        )
+    return tuple(sorted(fills.values(), key=lambda fill: (fill.transaction_time, fill.id)))
 
 
 def _look_up(client: BrokerClient, alpaca_id: str) -> BrokerOrder | None:
@@ -252,6 +422,9 @@ def order_from_json(raw: Mapping[str, Any], parent_id: str | None = None) -> Bro
         expired_at=_timestamp(raw.get("expired_at")),
         client_order_id=_text(raw.get("client_order_id")),
         parent_id=parent_id,
+        updated_at=_timestamp(raw.get("updated_at")),
+        replaced_by=_text(raw.get("replaced_by")),
+        replaces=_text(raw.get("replaces")),
     )
 
 
@@ -261,7 +434,52 @@ def position_from_json(raw: Mapping[str, Any]) -> BrokerPosition:
     if not symbol or qty is None:
         raise BrokerUnavailable(f"broker replied with a position lacking its symbol or qty: {symbol!r}")
     short = qty < 0 or str(raw.get("side") or "").lower() == "short"
-    return BrokerPosition(str(symbol), -abs(qty) if short else qty)
+    return BrokerPosition(
+        str(symbol), -abs(qty) if short else qty,
+        avg_entry_price=_decimal(raw.get("avg_entry_price")),
+        market_value=_decimal(raw.get("market_value")),
+    )
+
+
+def fill_from_json(raw: Mapping[str, Any]) -> BrokerFill:
+    """Read a FILL activity; one lacking what a tie-out needs is an error, not a skipped fill."""
+    fill_id, order_id, kind = raw.get("id"), raw.get("order_id"), _text(raw.get("type"))
+    qty, price = _decimal(raw.get("qty")), _decimal(raw.get("price"))
+    when = _timestamp(raw.get("transaction_time"))
+    if not fill_id or not order_id or qty is None or price is None or when is None or not raw.get("symbol"):
+        raise BrokerUnavailable(f"broker replied with a fill lacking what identifies it: {fill_id!r}")
+    if kind not in FILL_KINDS or qty <= 0:
+        raise BrokerUnavailable(f"broker replied with a fill of type {kind!r} and qty {qty}: {fill_id!r}")
+    return BrokerFill(str(fill_id), str(order_id).strip().lower(), str(raw["symbol"]),
+                      _text(raw.get("side")) or "", qty, price, when, kind)
+
+
+def account_from_json(raw: Any) -> BrokerAccount:
+    """Read the account's figures and flags, refusing a reply that lacks any of them."""
+    if not isinstance(raw, Mapping):
+        raise BrokerUnavailable("broker replied to the account request with something other than an object")
+    figures: dict[str, Any] = {
+        name: _account_figure(raw.get(name)) for name in ("equity", "last_equity", "cash", "buying_power")
+    }
+    flags: dict[str, Any] = {name: raw.get(name) for name in (
+        "trading_blocked", "account_blocked", "trade_suspended_by_user", "pattern_day_trader")}
+    count: Any = raw.get("daytrade_count")
+    lacking = [name for name, value in figures.items() if value is None]
+    lacking += [name for name, value in flags.items() if not isinstance(value, bool)]
+    if not isinstance(count, int) or isinstance(count, bool):
+        lacking.append("daytrade_count")
+    if lacking:
+        # Only the field names: the reply is the account's, and its values may identify it.
+        raise BrokerUnavailable(f"broker replied with an account lacking {', '.join(lacking)}")
+    return BrokerAccount(**figures, **flags, daytrade_count=count)
+
+
+def _account_figure(value: Any) -> Decimal | None:
+    """A figure of the account, or None (said as lacking) when it is not a finite number."""
+    try:
+        return _decimal(value)
+    except BrokerUnavailable:
+        return None
 
 
 def _text(value: Any) -> str | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
@@ -15,15 +14,21 @@ import vcr
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from tradewatch import demo
-from tradewatch.broker import BrokerClient, BrokerSnapshot, BrokerUnavailable, take_snapshot
+from tradewatch.broker import (
+    SECRET_NAME,
+    BrokerClient,
+    BrokerSnapshot,
+    BrokerUnavailable,
+    redact_text,
+    scrub_json,
+    take_snapshot,
+)
 from tradewatch.errors import CheckCannotRun
 from tradewatch.settings import Settings
 
 Mode = Literal["live", "replay", "record", "skipped"]
 # Request headers that carry credentials; the cassette never stores them.
 SECRET_HEADERS = ("APCA-API-KEY-ID", "APCA-API-SECRET-KEY", "Authorization", "Cookie")
-_SECRET_NAME = re.compile(r"secret|token|password|passwd|api[-_]?key|authorization|cookie", re.IGNORECASE)
-REDACTED = "<redacted>"
 
 
 @dataclass(frozen=True)
@@ -132,51 +137,36 @@ def recording(path: Path, record_mode: str, secrets: list[str]) -> AbstractConte
     return cassette
 
 
-def _scrub_text(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    return text
-
-
-def _scrub_json(value: Any) -> Any:
-    """Redact every value whose key looks secret, at any depth."""
-    if isinstance(value, dict):
-        return {key: REDACTED if _SECRET_NAME.search(str(key)) else _scrub_json(item)
-                for key, item in value.items()}
-    if isinstance(value, list):
-        return [_scrub_json(item) for item in value]
-    return value
-
-
 def request_scrubber(secrets: list[str]) -> Callable[[Any], Any]:
     """vcrpy's before_record_request: the secrets' values out of the URL (headers are filtered)."""
 
     def scrub(request: Any) -> Any:
-        request.uri = _scrub_text(request.uri, secrets)
+        request.uri = redact_text(request.uri, secrets)
         return request
 
     return scrub
 
 
 def response_scrubber(secrets: list[str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """vcrpy's before_record_response: secret-looking headers, JSON fields and values out."""
+    """vcrpy's before_record_response: secret-looking headers, JSON fields and values out, and
+    the account's number and ids (tradewatch.broker.scrub_json)."""
 
     def scrub(response: dict[str, Any]) -> dict[str, Any]:
         response["headers"] = {
-            name: [_scrub_text(str(value), secrets) for value in values]
+            name: [redact_text(str(value), secrets) for value in values]
             for name, values in response.get("headers", {}).items()
-            if not _SECRET_NAME.search(name)
+            if not SECRET_NAME.search(name)
         }
         body = response.get("body") or {}
         raw = body.get("string", b"")
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         with suppress(ValueError):  # a body that is not JSON (a garbled reply) stays as it came
             data = json.loads(text)
-            cleaned = _scrub_json(data)
+            cleaned = scrub_json(data)
             if cleaned != data:  # keep the broker's own bytes unless something was redacted
                 text = json.dumps(cleaned)
         if "string" in body:
-            body["string"] = _scrub_text(text, secrets).encode()
+            body["string"] = redact_text(text, secrets).encode()
         return response
 
     return scrub

@@ -19,20 +19,15 @@ def _calendar(name: str) -> Any:
     import exchange_calendars  # type: ignore[import-untyped]
 
     with _quiet_pandas():
-        return exchange_calendars.get_calendar(name)
+        try:
+            return exchange_calendars.get_calendar(name)
+        except exchange_calendars.errors.InvalidCalendarName:
+            raise UnknownCalendar(
+                f"no exchange calendar named {name!r}; for example XNYS, XHKG, XLON, XTKS") from None
 
 
 class UnknownCalendar(ValueError):
     """A calendar name exchange-calendars does not know."""
-
-
-def check_calendar(name: str) -> None:
-    """Raise UnknownCalendar, naming a few known ones, unless exchange-calendars knows the name."""
-    import exchange_calendars
-
-    known = exchange_calendars.get_calendar_names(include_aliases=True)
-    if name not in known:
-        raise UnknownCalendar(f"no exchange calendar {name!r}; for example XNYS, XHKG, XLON, XTKS")
 
 
 @contextlib.contextmanager
@@ -53,3 +48,21 @@ def in_session(moment: datetime, calendar: str = DEFAULT_CALENDAR) -> bool:
     except ValueError:
         # Outside the calendar's years (about 20 back, 1 ahead): do not quiet what we cannot place.
         return True
+
+
+def previous_session_open(moment: datetime, calendar: str = DEFAULT_CALENDAR) -> datetime:
+    """When the session before the latest one to open by this moment opened (naive is UTC)."""
+    # From there on, the broker's fills cover a whole session even right after an open.
+    stamp = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    exchange = _calendar(calendar)
+    try:
+        with _quiet_pandas():
+            latest = exchange.minute_to_session(stamp, direction="previous")
+            opened = exchange.session_open(exchange.previous_session(latest))
+    except ValueError:
+        raise ValueError(
+            f"{stamp.isoformat()} is outside the {calendar} calendar's sessions "
+            f"({exchange.first_session:%Y-%m-%d} to {exchange.last_session:%Y-%m-%d})"
+        ) from None
+    moment_opened: datetime = opened.to_pydatetime()
+    return moment_opened.astimezone(UTC)

@@ -11,7 +11,9 @@ from tradewatch import vocabulary as v
 from tradewatch.catalogue.rule import Context, EvaluatedRule, Row, Sources
 from tradewatch.catalogue.scope import Scope
 from tradewatch.findings import Finding
-from tradewatch.queries import broker as reconcile
+from tradewatch.reconcile.orders import ORDER_KINDS, orders_not_in_db, reconcile_orders
+from tradewatch.reconcile.positions import POSITION_KINDS, reconcile_positions
+from tradewatch.reconcile.records import DbOrder, DbPosition
 from tradewatch.schema_map.resolve import SchemaMap
 
 
@@ -40,20 +42,20 @@ def _open_at_broker(scope: Scope, ctx: Context) -> sql.Composable:
         scope.col("orders.broker_id"), scope.is_one_of("orders.status", v.TERMINAL_STATUSES))
 
 
-def live_positions(sources: Sources) -> list[reconcile.DbPosition]:
+def live_positions(sources: Sources) -> list[DbPosition]:
     """The database's live positions from the positions read."""
     return [_position(row) for row in sources.wanted("positions", "live")]
 
 
-def _position(row: Row) -> reconcile.DbPosition:
+def _position(row: Row) -> DbPosition:
     side = row["side_meaning"] or row["side"]
     quantity = Decimal(row["quantity"]) if row["quantity"] is not None else Decimal(0)
-    return reconcile.DbPosition(row["position_id"], row["symbol"], str(side), quantity, row["status"])
+    return DbPosition(row["position_id"], row["symbol"], str(side), quantity, row["status"])
 
 
-def open_orders(sources: Sources) -> list[reconcile.DbOrder]:
+def open_orders(sources: Sources) -> list[DbOrder]:
     """The database's orders the broker should still hold, from the orders read."""
-    return [reconcile.DbOrder(row["order_id"], row["position_id"], row["alpaca_order_id"], row["symbol"],
+    return [DbOrder(row["order_id"], row["position_id"], row["alpaca_order_id"], row["symbol"],
                               row["status"] if row["status"] is not None else "NULL")
             for row in sources.wanted("orders", "open_at_broker")]
 
@@ -61,7 +63,7 @@ def open_orders(sources: Sources) -> list[reconcile.DbOrder]:
 def _positions(sources: Sources, case: str | None) -> Sequence[Finding]:
     assert case is not None
     threshold = sources.ctx.threshold(POSITIONS_MATCH_BROKER.name, "qty_mismatch_pct")
-    return reconcile.reconcile_positions(live_positions(sources), sources.snapshot(), case, threshold)
+    return reconcile_positions(live_positions(sources), sources.snapshot(), case, threshold)
 
 
 POSITIONS_MATCH_BROKER = EvaluatedRule(
@@ -69,7 +71,7 @@ POSITIONS_MATCH_BROKER = EvaluatedRule(
     ("PHANTOM_POSITION", "ORPHAN_POSITION", "QTY_MISMATCH", "SIDE_MISMATCH"), "CRITICAL", "broker",
     "per symbol, the signed sum of the database's live positions equals the broker's signed "
     "quantity (quantity: WARNING below the threshold)",
-    cases=reconcile.POSITION_KINDS, cases_about=", ".join(f"`{c}`" for c in reconcile.POSITION_KINDS),
+    cases=POSITION_KINDS, cases_about=", ".join(f"`{c}`" for c in POSITION_KINDS),
     needs=("positions.status", "positions.side", "positions.quantity"), requires=_with_symbols,
     wants={"positions": {"live": _live}}, thresholds=("qty_mismatch_pct",), broker=True,
     evaluate=_positions,
@@ -94,9 +96,9 @@ def _orders(sources: Sources, case: str | None) -> Sequence[Finding]:
     snapshot = sources.snapshot()
     if case == "not_in_db":
         open_ids = [order.id for order in snapshot.orders.values() if order.is_open]
-        return reconcile.orders_not_in_db(snapshot, known_broker_ids(sources, open_ids))
+        return orders_not_in_db(snapshot, known_broker_ids(sources, open_ids))
     assert case is not None
-    return reconcile.reconcile_orders(open_orders(sources), snapshot, case)
+    return reconcile_orders(open_orders(sources), snapshot, case)
 
 
 ORDERS_MATCH_BROKER = EvaluatedRule(
@@ -104,7 +106,7 @@ ORDERS_MATCH_BROKER = EvaluatedRule(
     ("ORDER_STATUS_MISMATCH", "ORDER_NOT_FOUND", "ORDER_NOT_IN_DB"), "WARNING", "broker",
     "the database's open orders have the broker's status and exist at the broker; the broker's "
     "open orders exist in the database (not in the database: CRITICAL)",
-    cases=reconcile.ORDER_KINDS, cases_about=", ".join(f"`{c}`" for c in reconcile.ORDER_KINDS),
+    cases=ORDER_KINDS, cases_about=", ".join(f"`{c}`" for c in ORDER_KINDS),
     needs=("orders.broker_id", "orders.status"), requires=alpaca,
     wants={"orders": {"open_at_broker": _open_at_broker}}, broker=True, evaluate=_orders,
 )

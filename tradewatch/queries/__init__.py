@@ -1,1 +1,0 @@
-"""The check queries: each returns the findings that break one invariant."""
