@@ -137,3 +137,101 @@ def test_an_unreadable_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     out, err = capsys.readouterr()
     assert out == ""
     assert "no report at" in err
+
+
+def _statements(script: str) -> list[str]:
+    return [line for line in script.splitlines() if line.startswith("UPDATE")]
+
+
+def test_one_statement_per_row_names_every_finding_it_settles(
+    seeded_db: Any, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A side written 'SELL ' is unknown and wrong: both propose 'sell'; the script sets it once."""
+    url = seeded_db("clean", "order_side_variant")
+    _, data = run_checks(url, "-m", "not broker")
+    both = [f for f in proposed(data) if f["order_id"] == 15]
+    assert {f["type"] for f in both} == {"WRONG_ORDER_SIDE", "UNKNOWN_VALUE"}
+    script = fixes(capsys, tmp_path / "report.json")
+    [update] = _statements(script)
+    assert update == ("""UPDATE "orders" SET "side" = 'sell', "updated_at" = NOW() """
+                      """WHERE "order_id" = 15 AND "side" = 'SELL ';""")
+    at = script.splitlines().index(update)
+    comments = script.splitlines()[at - 2: at]
+    assert sorted(line.split(": ", 1)[0] for line in comments) == ["-- CRITICAL", "-- WARNING"]
+    assert all(any(f["fingerprint"] in line for line in comments) for f in both)
+    run_sql(url, script[: script.rindex("ROLLBACK;")] + "COMMIT;\n")
+    _, after = run_checks(url, "-m", "not broker")
+    assert not [f for f in proposed(after) if f["order_id"] == 15]
+
+
+def test_the_brokers_truth_comes_first(
+    demo_db: str, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Order 17 is stuck by the clock (expire it) but filled at the broker: one statement, the fill."""
+    _, data = run_checks(demo_db, f"--broker-cassette={demo.DEMO_CASSETTE}")
+    on_17 = {f["type"]: f for f in proposed(data) if f.get("order_id") == 17}
+    assert set(on_17) == {"STUCK_ORDER", "ORDER_STATUS_MISMATCH"}
+    script = fixes(capsys, tmp_path / "report.json")
+    [update] = [line for line in _statements(script) if '"order_id" = 17' in line]
+    assert update.startswith("""UPDATE "orders" SET "status" = 'filled'""")
+    assert "expired" not in update
+    lines = script.splitlines()
+    at = lines.index(update)
+    assert on_17["ORDER_STATUS_MISMATCH"]["fingerprint"] in lines[at - 2]
+    assert lines[at - 1].startswith(
+        "-- left out, the row is fixed above (broker's truth first): WARNING STUCK_ORDER")
+    assert on_17["STUCK_ORDER"]["fingerprint"] in lines[at - 1]
+
+
+TAMPERED = {
+    "another-table": lambda f: f["fix_data"].update(table="pg_authid"),
+    "another-column": lambda f: f["fix_data"]["set"].update(rolsuper=True),
+    "another-key": lambda f: f["fix_data"].update(key={"status": "new"}),
+    "two-keys": lambda f: f["fix_data"]["key"].update(position_id=1),
+    "sql-as-a-value": lambda f: f["fix_data"]["set"].update(side={"sql": "NOW()"}),
+    "no-source": lambda f: f["fix_data"].pop("source"),
+}
+
+
+@pytest.mark.parametrize("how", list(TAMPERED))
+def test_a_tampered_fix_is_refused(
+    how: str, demo_db: str, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, data = run_checks(demo_db, "-m", "not broker")
+    TAMPERED[how](next(f for f in proposed(data) if f["type"] == "WRONG_ORDER_SIDE"))
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert cli.main(["fixes", str(tampered)]) == 3
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.splitlines()) == 1
+
+
+def test_sql_text_in_a_report_is_never_printed(
+    demo_db: str, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The readable fix is for people; the script is built from the fix's data alone."""
+    _, data = run_checks(demo_db, "-m", "not broker")
+    for finding in proposed(data):
+        finding["fix"] = "COMMIT; \\! rm -rf / ; DROP TABLE orders;"
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(data))
+    script = fixes(capsys, tampered)
+    body = script[script.index("BEGIN;"):]
+    assert "COMMIT;" not in body
+    assert "\\!" not in script
+    assert "DROP" not in script
+    before = snapshot(demo_db)
+    run_sql(demo_db, script)
+    assert snapshot(demo_db) == before
+
+
+def test_a_local_schema_override_is_a_target_fixes_may_touch(tmp_path: Path) -> None:
+    ini = tmp_path / "pytest.ini"
+    ini.write_text("[pytest]\ntradewatch_schema =\n"
+                   "    orders.table = trade_orders\n    orders.side = direction\n")
+    allowed = fixes_command.allowed_targets(fixes_command.layouts(ini))
+    assert "direction" in allowed["trade_orders"].columns
+    assert "order_id" in allowed["trade_orders"].keys
+    assert "trade_orders" not in fixes_command.allowed_targets(fixes_command.layouts(None))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -132,3 +132,69 @@ def update_row(
         {column: scalar(value) for column, value in changes.items()},
         {column: scalar(value) for column, value in guard.items()}, set_now, source,
     )
+
+
+# The logical fields a fix may set, by table; each table's key is its 'id' field.
+FIXABLE = {
+    "orders": ("side", "status", "filled_qty", "filled_price", "filled_at", "cancelled_at", "expired_at",
+               "updated_at"),
+    "positions": ("side", "status", "quantity", "closed_at", "close_reason", "updated_at"),
+    "cycles": ("status",),
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A table a fix may touch: the key it is found by, and the columns it may set."""
+
+    keys: frozenset[str]
+    columns: frozenset[str]
+
+
+def allowed_targets(layouts: Sequence[Mapping[str, str | None]]) -> dict[str, Target]:
+    """What fixes may touch, by table name, under any of these layouts (field -> table or column)."""
+    found: dict[str, tuple[set[str], set[str]]] = {}
+    for names in layouts:
+        for entity, fields in FIXABLE.items():
+            table, key = names.get(f"{entity}.table"), names.get(f"{entity}.id")
+            if not table or not key:
+                continue
+            keys, columns = found.setdefault(table.rpartition(".")[2], (set(), set()))
+            keys.add(key)
+            columns.update(str(names[name]) for name in (f"{entity}.{field}" for field in fields)
+                           if names.get(name))
+    return {table: Target(frozenset(keys), frozenset(columns)) for table, (keys, columns) in found.items()}
+
+
+def check_target(fix: FixData, allowed: Mapping[str, Target]) -> None:
+    """Refuse a fix that names a table, key or column no fix of tradewatch's would touch."""
+    target = allowed.get(fix.table.rpartition(".")[2])
+    if target is None:
+        raise FixDataError(f"a fix names table {text.shown(fix.table, 60)}, which no rule repairs")
+    if not set(fix.key) <= target.keys or len(fix.key) != 1:
+        raise FixDataError(f"a fix of {text.shown(fix.table, 60)} is keyed by other than its key")
+    named = {*fix.guard, *fix.set, *fix.set_now} - target.keys
+    stray = sorted(named - target.columns)
+    if stray:
+        raise FixDataError(f"a fix of {text.shown(fix.table, 60)} names column "
+                           f"{text.shown(stray[0], 60)}, which no rule sets")
+
+
+def merged(fixes: list[FixData]) -> tuple[FixData, list[int]]:
+    """One fix per row: the broker's truth first, then each other one that agrees with it (the
+    same guards, no column set otherwise); and the places of those it had to leave out."""
+    order = sorted(range(len(fixes)), key=lambda place: SOURCES.index(fixes[place].source))
+    first = fixes[order[0]]
+    guard, changes, now = dict(first.guard), dict(first.set), list(first.set_now)
+    left_out = []
+    for place in order[1:]:
+        fix = fixes[place]
+        agrees = all(guard.get(column, value) == value for column, value in fix.guard.items())
+        clashes = any(column in changes and changes[column] != value for column, value in fix.set.items())
+        if not agrees or clashes or set(fix.set) & set(now) or set(fix.set_now) & set(changes):
+            left_out.append(place)
+            continue
+        guard.update(fix.guard)
+        changes.update(fix.set)
+        now += [column for column in fix.set_now if column not in now]
+    return FixData(first.table, first.key, changes, guard, tuple(now), first.source), left_out
