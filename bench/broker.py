@@ -7,11 +7,11 @@ import time
 from collections import defaultdict
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tradewatch import db, vocabulary
+from tradewatch import db, market_hours, vocabulary
 from tradewatch.schema_map.profiles import CATALYST_2025_12
 
 if TYPE_CHECKING:
@@ -91,12 +91,13 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def start_server(url: str, as_of: datetime, lookback_hours: float) -> tuple[AlpacaServer, dict[str, int]]:
-    """A local broker holding the database's live positions and its open or recent orders."""
-    from tests.alpaca_server import AlpacaServer, order, position
+def start_server(url: str, as_of: datetime) -> tuple[AlpacaServer, dict[str, int]]:
+    """A local broker holding the database's live positions, its open or recent orders, and the
+    fills of every order filled since the previous session opened (the run's window)."""
+    from tests.alpaca_server import AlpacaServer, fill, order, position
 
     terminal = TERMINAL_STORED
-    since = as_of - timedelta(hours=lookback_hours)
+    since = market_hours.previous_session_open(as_of)
     with db.connect(url, read_only=True) as conn:
         held: dict[str, Decimal] = defaultdict(Decimal)
         for symbol, side, qty in conn.execute(
@@ -106,9 +107,12 @@ def start_server(url: str, as_of: datetime, lookback_hours: float) -> tuple[Alpa
         rows = conn.execute(BROKER_BOOK, {"since": since, "terminal": terminal}).fetchall()
     legs: dict[int, list[dict[str, Any]]] = defaultdict(list)
     tops: list[tuple[int, dict[str, Any]]] = []
+    fills = []
     for (order_id, parent_id, alpaca_id, symbol, side, status, order_type, order_class, qty,
          filled_qty, filled_avg, limit_price, stop_price, submitted_at, filled_at,
          cancelled_at) in rows:
+        if filled_at is not None and filled_at >= since and filled_qty:
+            fills.append(fill(alpaca_id, symbol, side, str(filled_qty), str(filled_avg), filled_at))
         entry = order(
             alpaca_id, symbol, side, _broker_status(status), str(qty), submitted_at,
             order_type=order_type, order_class=order_class, filled_qty=str(filled_qty),
@@ -125,9 +129,10 @@ def start_server(url: str, as_of: datetime, lookback_hours: float) -> tuple[Alpa
             entry["legs"] = legs[order_id]
         orders.append(entry)
     positions = [position(symbol, str(qty)) for symbol, qty in sorted(held.items()) if qty]
-    server = AlpacaServer(positions=positions, orders=orders, api_key=API_KEY,
+    server = AlpacaServer(positions=positions, orders=orders, fills=fills, api_key=API_KEY,
                           secret_key=SECRET_KEY).start()
-    return server, {"positions": len(positions), "orders": len(rows), "top_level": len(orders)}
+    return server, {"positions": len(positions), "orders": len(rows), "top_level": len(orders),
+                    "fills": len(fills)}
 
 
 def environment(server: AlpacaServer) -> dict[str, str]:
@@ -179,8 +184,9 @@ def compare_with_latency(
         try:
             before = server.count()
             started = time.perf_counter()
-            take_snapshot(client, watched.as_of,
-                          timedelta(hours=watched.settings.broker_lookback_hours), db_ids)
+            since = run.ctx.broker_since
+            take_snapshot(client, watched.as_of, watched.as_of - since, db_ids, account=True,
+                          fills_since=since)
             snapshot_seconds = time.perf_counter() - started
             requests = server.count() - before
             sampled = seed_ids[:sample]

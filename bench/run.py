@@ -38,8 +38,8 @@ SCRUBBED_ENV = ("DATABASE_URL", "TRADEWATCH_AS_OF", "TRADEWATCH_BROKER_CASSETTE"
 MEMORY_LIMIT_MB = 250
 FLOOR_FACTOR = 2.0
 GROWTH_LIMIT = 1.5
-BROKER_BASE_REQUESTS = 3
-BROKER_LOOKBACK_HOURS = 24.0
+BROKER_BASE_REQUESTS = 4
+BROKER_FILL_PAGE = 100
 BROKER_PAGE = 500
 
 
@@ -176,6 +176,7 @@ class Result:
     floor: dict[str, Any]
     plans: list[bench_floor.Plan]
     open_orders: int = 0
+    fills: int = 0
     latency: bench_broker.Latency | None = None
     per_test: dict[str, float] = field(default_factory=dict)
 
@@ -258,11 +259,13 @@ def measure_scale(
         env = clean_env()
         server = None
         if broker_on:
-            server, book = bench_broker.start_server(built.url, args.as_of_time, BROKER_LOOKBACK_HOURS)
+            server, book = bench_broker.start_server(built.url, args.as_of_time)
             stack.callback(server.stop)
             env = clean_env(bench_broker.environment(server))
-            say(f"broker: local Alpaca-shaped server {server.url} holding {book['positions']:,} positions "
-                f"and {book['orders']:,} orders ({book['top_level']:,} top-level, legs nested)")
+            say(f"broker: local Alpaca-shaped server {server.url} holding {book['positions']:,} positions, "
+                f"{book['orders']:,} orders ({book['top_level']:,} top-level, legs nested) and "
+                f"{book['fills']:,} fills since the previous session opened")
+            fill_count = book["fills"]
         runs = []
         for number in range(args.repeat):
             report = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "report.json"
@@ -285,6 +288,7 @@ def measure_scale(
         }
         if server:
             result.open_orders = bench_broker.open_order_count(built.url)
+            result.fills = fill_count
             result.latency = bench_broker.compare_with_latency(
                 server, built.url, args.as_of, args.latency_ms / 1000, args.lookup_sample
             )
@@ -329,8 +333,9 @@ def print_scale(result: Result, args: argparse.Namespace, full_plans: bool, last
         print_plans(result.plans)
     if result.latency is not None:
         latency = result.latency
-        say(f"broker: {result.requests} requests per run for N = {result.open_orders:,} open orders "
-            f"(allowed {BROKER_BASE_REQUESTS} + ceil(N/{BROKER_PAGE}) = {broker_allowance(result)})")
+        say(f"broker: {result.requests} requests per run for N = {result.open_orders:,} open orders and "
+            f"F = {result.fills:,} fills (allowed {BROKER_BASE_REQUESTS} + ceil(N/{BROKER_PAGE}) + "
+            f"ceil(F/{BROKER_FILL_PAGE}) = {broker_allowance(result)})")
         say(f"  with {args.latency_ms:g} ms per request: the snapshot sent {latency.snapshot_requests} "
             f"requests in {latency.snapshot_seconds:.2f} s; the old watchdog's one get_order_by_id per "
             f"order would send {latency.seed_lookups:,} requests, about {latency.seed_seconds:.1f} s "
@@ -346,8 +351,9 @@ def print_plans(plans: list[bench_floor.Plan]) -> None:
 
 
 def broker_allowance(result: Result) -> int:
-    """The broker request budget: 3 + one page per 500 open orders."""
-    return BROKER_BASE_REQUESTS + math.ceil(result.open_orders / BROKER_PAGE)
+    """The broker request budget: 4 + one page per 500 open orders + one per 100 fills."""
+    return (BROKER_BASE_REQUESTS + math.ceil(result.open_orders / BROKER_PAGE)
+            + math.ceil(result.fills / BROKER_FILL_PAGE))
 
 
 def verdict(ok: bool) -> str:
@@ -376,7 +382,8 @@ def print_targets(results: list[Result], broker_on: bool) -> None:
     if broker_on:
         allowance = broker_allowance(top)
         say(f"{verdict(top.requests <= allowance)}  broker requests at most {BROKER_BASE_REQUESTS} + "
-            f"ceil(N/{BROKER_PAGE}): {top.requests} for N = {top.open_orders:,} (allowed {allowance})")
+            f"ceil(N/{BROKER_PAGE}) + ceil(F/{BROKER_FILL_PAGE}): {top.requests} for "
+            f"N = {top.open_orders:,}, F = {top.fills:,} (allowed {allowance})")
     else:
         say("----  broker requests: not measured (the broker checks are not part of this run)")
     once = all(times <= 1 for plan in top.plans for times in plan.scans.values())

@@ -36,3 +36,8 @@ def test_order_status_known(judge: Judge) -> None:
 @check("order_side_known")
 def test_order_side_known(judge: Judge) -> None:
     judge()
+
+
+@check("client_order_ids_unique")
+def test_client_order_ids_unique(judge: Judge) -> None:
+    judge()

@@ -5,7 +5,11 @@
 The book matches fixtures/demo.sql at tradewatch.demo.DEMO_AS_OF: AAPL long 100 and TSLA
 short 30 agree; MSFT is 48 at the broker (50 in the database); NVDA is gone (position 7
 open); AMD is still held (position 8 closed); order 17 filled; order 21 unknown; and an
-AMD sell limit the database never heard of rests at the broker.
+AMD sell limit the database never heard of rests at the broker. Since the previous session
+opened (2025-12-30 09:30) every filled order has its fills: order 16 filled at 191.50 where
+the database says 190, order 19's exit never filled, the MSFT trim is nobody's. TSLA's cost
+basis is 452.50 at the broker (450 in the database). The account is blocked, short of buying
+power, a pattern day trader at 3 day trades, and down 5 % on the day.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import os
 import subprocess
 import sys
 
-from tests.alpaca_server import AlpacaServer, new_york, order, position
+from tests.alpaca_server import AlpacaServer, account, fill, new_york, order, position
 from tradewatch.demo import CHECKOUT, DEMO_AS_OF, DEMO_CASSETTE
 
 DEMO_KEY = "demo-key"
@@ -65,8 +69,9 @@ def demo_book() -> AlpacaServer:
                   order(_id(15), "TSLA", "buy", "new", "30", new_york("2025-12-31T09:55"),
                         order_type="limit", order_class="bracket", limit_price="430"),
               ]),
+        # The database recorded this entry at 190; the broker filled it at 191.50.
         order(_id(16), "NVDA", "buy", "filled", "20", new_york("2025-12-31T10:05"),
-              filled_avg_price="190", filled_at=new_york("2025-12-31T10:05:01")),
+              filled_avg_price="191.5", filled_at=new_york("2025-12-31T10:05:01")),
         # The exit the database still thinks is submitted.
         order(_id(17), "NVDA", "sell", "filled", "20", new_york("2025-12-31T10:40"),
               filled_avg_price="192.5", filled_at=new_york("2025-12-31T10:40:02")),
@@ -88,11 +93,31 @@ def demo_book() -> AlpacaServer:
     positions = [
         position("AAPL", "100", price="250"),
         position("MSFT", "48", price="480"),
-        position("TSLA", "-30", price="450"),
+        # The database's entry is 450; the broker's cost basis 452.50 (0.56 % apart).
+        {**position("TSLA", "-30", price="450"), "avg_entry_price": "452.5"},
         position("AMD", "25", price="140"),
     ]
+    fills = [fill(order_id, symbol, side, qty, price, new_york(when))
+             for order_id, symbol, side, qty, price, when in (
+        (_id(1), "META", "buy", "40", "600", "2025-12-30T09:45:01"),
+        (_id(2), "META", "sell", "40", "606", "2025-12-30T15:30:01"),
+        (_id(3), "GOOGL", "sell", "60", "190", "2025-12-30T10:10:01"),
+        (_id(4), "GOOGL", "buy", "60", "187", "2025-12-30T14:20:01"),
+        (_id(5), "AMZN", "buy", "30", "230", "2025-12-30T11:00:01"),
+        (_id(6), "AMZN", "sell", "30", "227", "2025-12-30T13:05:00"),
+        (_id(8), "AAPL", "buy", "100", "250", "2025-12-31T09:40:01"),
+        (_id(11), "MSFT", "buy", "50", "480", "2025-12-31T09:50:01"),
+        (_id(13), "TSLA", "sell", "30", "450", "2025-12-31T09:55:01"),
+        (_id(16), "NVDA", "buy", "20", "191.5", "2025-12-31T10:05:01"),
+        (_id(17), "NVDA", "sell", "20", "192.5", "2025-12-31T10:40:02"),
+        (_id(18), "AMD", "buy", "25", "140", "2025-12-31T10:00:01"),
+        (_id(20), "AAPL", "buy", "10", "251", "2025-12-31T10:20:01"),
+        (_id(2, "b"), "MSFT", "sell", "2", "481", "2025-12-31T10:30:01"),
+    )]
+    held = account(trading_blocked=True, buying_power="-1250.00", pattern_day_trader=True, daytrade_count=3,
+                   equity="95000.00", last_equity="100000.00", cash="-1250.00")
     return AlpacaServer(positions, orders, api_key=DEMO_KEY, secret_key=DEMO_SECRET, port=PORT,
-                        date="Wed, 31 Dec 2025 16:00:00 GMT")
+                        date="Wed, 31 Dec 2025 16:00:00 GMT", fills=fills, account=held)
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.alpaca_server import AlpacaServer, FaultKind, new_york, order, position
+from tests.alpaca_server import ACCOUNT_NUMBER, AlpacaServer, FaultKind, fill, new_york, order, position
 from tests.conftest import CHECKS_DIR, RunChecks
 from tests.pg import run_sql, run_sql_file
 from tradewatch import demo
@@ -30,7 +30,7 @@ def _c(number: int) -> str:
 
 
 def clean_book() -> AlpacaServer:
-    """The broker's side of fixtures/seeds/clean.sql: everything agrees."""
+    """The broker's side of fixtures/seeds/clean.sql: everything agrees, the fills of the window too."""
     bracket = "bracket"
     return AlpacaServer(
         positions=[position("AAPL", "100", price="250"), position("TSLA", "-30", price="450")],
@@ -49,13 +49,25 @@ def clean_book() -> AlpacaServer:
                       order(_c(6), "TSLA", "buy", "new", "30", new_york("2025-12-31T09:55"),
                             order_type="limit", limit_price="430", order_class=bracket),
                   ]),
-            order(_c(7), "MSFT", "buy", "filled", "50", new_york("2025-12-30T10:00")),
-            order(_c(8), "MSFT", "sell", "filled", "50", new_york("2025-12-30T15:00")),
-            order(_c(9), "MSFT", "sell", "filled", "40", new_york("2025-12-30T11:00")),
+            order(_c(7), "MSFT", "buy", "filled", "50", new_york("2025-12-30T10:00"),
+                  filled_avg_price="480"),
+            order(_c(8), "MSFT", "sell", "filled", "50", new_york("2025-12-30T15:00"),
+                  filled_avg_price="485"),
+            order(_c(9), "MSFT", "sell", "filled", "40", new_york("2025-12-30T11:00"),
+                  filled_avg_price="490"),
             order(_c(10), "MSFT", "buy", "canceled", "40", new_york("2025-12-30T12:00"), order_type="limit"),
-            order(_c(11), "MSFT", "buy", "filled", "40", new_york("2025-12-30T14:00")),
+            order(_c(11), "MSFT", "buy", "filled", "40", new_york("2025-12-30T14:00"),
+                  filled_avg_price="486"),
             order(_c(12), "MSFT", "buy", "canceled", "10", new_york("2025-12-31T10:00"), order_type="limit"),
             order(_c(13), "MSFT", "buy", "accepted", "10", new_york("2025-12-31T10:58")),
+        ],
+        fills=[
+            fill(_c(1), "AAPL", "buy", "100", "250", new_york("2025-12-31T09:40:01")),
+            fill(_c(4), "TSLA", "sell", "30", "450", new_york("2025-12-31T09:55:01")),
+            fill(_c(7), "MSFT", "buy", "50", "480", new_york("2025-12-30T10:00:01")),
+            fill(_c(8), "MSFT", "sell", "50", "485", new_york("2025-12-30T15:00:01")),
+            fill(_c(9), "MSFT", "sell", "40", "490", new_york("2025-12-30T11:00:01")),
+            fill(_c(11), "MSFT", "buy", "40", "486", new_york("2025-12-30T14:00:01")),
         ],
     )
 
@@ -77,14 +89,27 @@ def alpaca(monkeypatch: pytest.MonkeyPatch, no_broker_env: None) -> Iterator[Alp
         yield server
 
 
-def checks_of(report: dict[str, Any], module: str = "test_broker.py") -> dict[str, dict[str, Any]]:
-    """A module's test entries, by their parameter id (or name when unparametrized)."""
+# The position and order comparisons, whose cases these tests name by their ids alone.
+COMPARISONS = ("test_positions_match_broker", "test_orders_match_broker")
+
+
+def checks_of(report: dict[str, Any], module: str = "test_broker.py",
+              checks: tuple[str, ...] | None = COMPARISONS) -> dict[str, dict[str, Any]]:
+    """A module's test entries (of some checks only), by their parameter id (or name when unparametrized)."""
     entries = {}
     for test in report["tests"]:
         if f"/{module}::" in test["nodeid"]:
             name = test["nodeid"].split("::")[-1]
+            if checks is not None and name.split("[")[0] not in checks:
+                continue
             entries[name.split("[")[-1].rstrip("]") if "[" in name else name] = test
     return entries
+
+
+def every_broker_check(report: dict[str, Any]) -> dict[str, str]:
+    """Every broker check's outcome, by node id."""
+    return {test["nodeid"]: test["outcome"] for test in report["tests"]
+            if "/test_broker.py::" in test["nodeid"]}
 
 
 def found(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -104,9 +129,17 @@ def test_clean_book_agrees(seeded_db: Callable[..., str], run_checks: RunChecks,
     _, report = run_checks(seeded_db("clean"), "-m", "broker", *FAST)
     outcomes = {kind: test["outcome"] for kind, test in checks_of(report).items()}
     assert outcomes == dict.fromkeys(POSITION_TESTS + ORDER_TESTS, "passed")
-    assert report["tradewatch"]["broker"] == {"mode": "live", "cassette": None, "paper": True}
+    everything = every_broker_check(report)
+    # The risk limits are off unless set: not applicable; everything else agrees.
+    assert {nodeid for nodeid, outcome in everything.items() if outcome != "passed"} == {
+        f"checks/test_broker.py::test_risk_limits_held[{case}]"
+        for case in ("open_positions", "position_size", "daily_loss")}
+    assert report["tradewatch"]["broker"] == {"mode": "live", "cassette": None, "paper": True,
+                                              "open_orders": 5, "open_positions": 2}
     # Positions, one page of recent orders, one of older open ones; nothing asked one by one.
-    assert alpaca.count() == 3
+    # The account, positions, one page of recent orders, one of older open ones, one of fills;
+    # nothing asked one by one.
+    assert alpaca.count() == 5
     assert alpaca.count("/v2/orders/") == 0
 
 
@@ -249,8 +282,7 @@ def test_record_then_replay_offline(
     monkeypatch.setenv("ALPACA_BASE_URL", "http://127.0.0.1:9")
     _, replayed = run_checks(url, "-m", "broker", f"--broker-cassette={cassette}", "--block-network",
                              *FAST)
-    assert replayed["tradewatch"]["broker"] == {"mode": "replay", "cassette": str(cassette),
-                                                "paper": True}
+    assert replayed["tradewatch"]["broker"] == {**recorded["tradewatch"]["broker"], "mode": "replay"}
     assert found(replayed) == found(recorded)
     assert _broker_outcomes(replayed) == _broker_outcomes(recorded)
     assert {kind for kind, fs in found(replayed).items() if fs} == {"db_only", "not_found", "not_in_db"}
@@ -325,7 +357,7 @@ def test_requests_grow_with_pages_not_orders(
     assert not_in_db["finding_count"] == count
     pages = alpaca.count("/v2/orders")
     assert pages <= math.ceil(count / 500) + 2, [seen.query for seen in alpaca.seen]
-    assert alpaca.count() == pages + 1  # and the positions
+    assert alpaca.count() == pages + 3  # and the positions, the account and the fills
     assert alpaca.count("/v2/orders/") == 0
 
 
@@ -366,7 +398,7 @@ def test_database_checks_fail_on_their_own_while_the_broker_is_down(
     alpaca.fail("500", times=1)
     _, report = run_checks(migrated_db, *FAST)
     assert set(_broker_outcomes(report).values()) == {"error"}
-    orders = checks_of(report, "test_orders.py")
+    orders = checks_of(report, "test_orders.py", checks=None)
     assert orders["no_position"]["outcome"] == "failed"
 
 
@@ -387,7 +419,10 @@ DEMO_FINDINGS: dict[str, Expected] = {
     "broker_only": [("ORPHAN_POSITION", "CRITICAL", {"symbol": "AMD"})],
     "quantity": [("QTY_MISMATCH", "WARNING", {"symbol": "MSFT"})],
     "side": [],
-    "status": [("ORDER_STATUS_MISMATCH", "WARNING",
+    # The database says the AMD exit filled, the broker cancelled it; the NVDA exit the other way.
+    "status": [("ORDER_STATUS_MISMATCH", "CRITICAL",
+                {"order_id": 19, "alpaca_order_id": "a0000000-0000-4000-8000-000000000019"}),
+               ("ORDER_STATUS_MISMATCH", "WARNING",
                 {"order_id": 17, "alpaca_order_id": "a0000000-0000-4000-8000-000000000017"})],
     "not_found": [("ORDER_NOT_FOUND", "WARNING",
                    {"order_id": 21, "alpaca_order_id": "a0000000-0000-4000-8000-000000000021"})],
@@ -423,8 +458,17 @@ def test_demo_run_replays_the_demo_cassette(
     report = json.loads(report_path.read_text())
     assert report["tradewatch"]["demo"] is True
     assert report["tradewatch"]["broker"] == {"mode": "replay", "cassette": "cassettes/demo.yaml",
-                                              "paper": True}
+                                              "paper": True, "open_orders": 5, "open_positions": 4}
     assert _demo_findings(report) == DEMO_FINDINGS
+    # The deeper reconciliation's findings, each at least once, offline from the cassette.
+    shown = {(f["type"], f["severity"])
+             for test in report["tests"] for f in test["metadata"].get("findings", [])}
+    assert {("FILL_MISMATCH", "CRITICAL"), ("FILL_MISMATCH", "WARNING"), ("FILL_NOT_IN_DB", "CRITICAL"),
+            ("AVG_PRICE_MISMATCH", "WARNING"), ("ACCOUNT_BLOCKED", "CRITICAL"),
+            ("BUYING_POWER_LOW", "WARNING"), ("DAYTRADE_LIMIT", "WARNING"),
+            ("RISK_LIMIT_BREACHED", "CRITICAL"), ("ORDER_STATUS_MISMATCH", "CRITICAL")} <= shown
+    assert report["tradewatch"]["account"] == {"equity": 95000, "cash": -1250, "buying_power": -1250}
+    assert ACCOUNT_NUMBER not in report_path.read_text()
 
 
 def test_demo_cassette_holds_no_secret() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import CHECKOUT, CHECKS_DIR, QUICK_RUN
-from tradewatch import catalogue
+from tradewatch import catalogue, settings
 from tradewatch.catalogue.docs import markdown_table
 from tradewatch.findings import SEVERITIES
 from tradewatch.schema_map.model import FIELD_NAMES
@@ -45,5 +45,5 @@ def test_each_rule_is_whole(rule: catalogue.Rule) -> None:
     else:
         assert isinstance(rule, catalogue.EvaluatedRule)
         assert rule.evaluate is not None
-    for setting in rule.thresholds:
-        assert setting.endswith(("_minutes", "_pct"))
+    for setting in (*rule.thresholds, *rule.case_settings.values()):
+        assert setting in {spec.name for spec in settings.SPECS}

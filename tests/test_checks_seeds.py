@@ -191,6 +191,8 @@ CASES = [
     # An order whose security points nowhere is judged all the same, its symbol unknown.
     Case("security_nowhere", failed={"test_orders.py::test_order_side_matches_purpose[long-exit]": [
         found("WRONG_ORDER_SIDE", "CRITICAL", **{**_aapl_100(), "symbol": None})]}),
+    Case("duplicate_client_id", failed={"test_orders.py::test_client_order_ids_unique": [
+        found("DUPLICATE_CLIENT_ORDER_ID", "WARNING", alpaca_client_order_id="cts-7")]}),
     Case("position_side_variant", failed={"test_positions.py::test_position_values_known[side]": [
         _unknown("positions", "side", position_id=5, symbol="AAPL")]}),
     Case("position_status_null", failed={"test_positions.py::test_position_values_known[status]": [

@@ -15,6 +15,7 @@ from tests.conftest import RunChecks
 from tests.pg import run_sql, run_sql_file
 from tradewatch import cli, demo
 from tradewatch.commands import fixes as fixes_command
+from tradewatch.fixes import allowed_targets
 
 TABLES = ("securities", "trading_cycles", "positions", "orders")
 
@@ -231,7 +232,7 @@ def test_a_local_schema_override_is_a_target_fixes_may_touch(tmp_path: Path) -> 
     ini = tmp_path / "pytest.ini"
     ini.write_text("[pytest]\ntradewatch_schema =\n"
                    "    orders.table = trade_orders\n    orders.side = direction\n")
-    allowed = fixes_command.allowed_targets(fixes_command.layouts(ini))
+    allowed = allowed_targets(fixes_command.layouts(ini))
     assert "direction" in allowed["trade_orders"].columns
     assert "order_id" in allowed["trade_orders"].keys
-    assert "trade_orders" not in fixes_command.allowed_targets(fixes_command.layouts(None))
+    assert "trade_orders" not in allowed_targets(fixes_command.layouts(None))

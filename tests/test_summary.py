@@ -215,12 +215,19 @@ def test_v2_says_null_for_what_the_report_does_not_carry(
     demo_db: str, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, data = run_checks(demo_db, "-m", "not broker")
-    assert "desk" not in data["tradewatch"]
+    # The demo's day (2025-12-31) as the table reads saw it; the broker was not asked.
+    code, v2, _ = summarize(capsys, report_path(tmp_path), "--format", "v2")
+    assert code == 2
+    assert v2["orders"] == {"filled": 7, "held": 2, "new": 2, "submitted": 1, "OrderStatus.NEW": 1,
+                            "created": 1, "canceled": 1}
+    assert (v2["positions"], v2["daily_pnl"]) == ({"open": 4, "closed": 1}, 216)
+    assert v2["alpaca"] == {"open_orders": None, "open_positions": None}
+    del data["tradewatch"]["desk"]
+    report_path(tmp_path).write_text(json.dumps(data))
     code, v2, _ = summarize(capsys, report_path(tmp_path), "--format", "v2")
     assert code == 2
     assert set(v2) == V2_KEYS
     assert (v2["orders"], v2["positions"], v2["daily_pnl"]) == (None, None, None)
-    assert v2["alpaca"] == {"open_orders": None, "open_positions": None}
 
 
 @pytest.mark.parametrize(("seeds", "args", "status", "code"), [

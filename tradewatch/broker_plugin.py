@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -74,10 +74,15 @@ def plan(settings: Settings, record_mode: str, is_demo: bool, root: Path) -> Bro
 class BrokerFeed:
     """Takes the run's broker snapshot, live or from a cassette, given the database's open order ids."""
 
-    def __init__(self, plan: BrokerPlan, settings: Settings, as_of: datetime) -> None:
+    def __init__(
+        self, plan: BrokerPlan, settings: Settings, as_of: datetime, since: Callable[[], datetime]
+    ) -> None:
         self.plan = plan
         self.settings = settings
         self.as_of = as_of
+        # The window of recent orders and fills (from the start of the previous trading session),
+        # asked for only when the broker is.
+        self.since = since
 
     def take(self, db_order_ids: list[str]) -> BrokerSnapshot:
         """One snapshot: positions, open and recent orders, and look-ups of the orders it lacked."""
@@ -98,9 +103,10 @@ class BrokerFeed:
         client = BrokerClient(settings, placeholder_keys=self.plan.mode == "replay")
         try:
             with self._cassette(settings):
+                since = self.since()
                 return take_snapshot(
-                    client, self.as_of, timedelta(hours=settings.broker_lookback_hours), db_order_ids,
-                    lookup_limit=settings.broker_lookup_limit,
+                    client, self.as_of, self.as_of - since, db_order_ids,
+                    lookup_limit=settings.broker_lookup_limit, account=True, fills_since=since,
                 )
         except CannotOverwriteExistingCassetteException as exc:
             asked = exc.failed_request

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -10,17 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from tradewatch import broker_plugin, catalogue, db, market_hours, reads
+from tradewatch import broker_plugin, catalogue, db, demo, market_hours, reads
+from tradewatch.catalogue import desk
 from tradewatch.catalogue.rule import Context, EvaluatedRule, Predicate, Row, RowRule, Rule
 from tradewatch.errors import CheckCannotRun
-from tradewatch.findings import Finding
+from tradewatch.findings import Finding, jsonable
 from tradewatch.judging import Judge
 from tradewatch.reads import ReadResult, Slice
 from tradewatch.schema_map import catalog as catalog_read
 from tradewatch.schema_map.catalog import Catalog
 from tradewatch.schema_map.profiles import Market
 from tradewatch.schema_map.resolve import SchemaMap, SchemaMapError, resolve
-from tradewatch.settings import Settings
+from tradewatch.settings import SPECS, Settings
 from tradewatch.watched import DatabaseRequired, WatchedDatabase, open_watched
 
 if TYPE_CHECKING:
@@ -65,10 +67,18 @@ def start(settings: Settings, root: Path, record_mode: str = "none") -> CheckRun
     except psycopg.Error as exc:
         watched.close()
         raise RunCannotStart(f"cannot read the schema: {one_line(exc)}") from None
+    if watched.demo:
+        settings = dataclasses.replace(
+            settings,
+            max_open_positions=settings.max_open_positions or demo.DEMO_MAX_OPEN_POSITIONS,
+            max_position_pct=settings.max_position_pct or demo.DEMO_MAX_POSITION_PCT,
+            max_daily_loss_pct=settings.max_daily_loss_pct or demo.DEMO_MAX_DAILY_LOSS_PCT,
+        )
     plan = broker_plugin.plan(settings, record_mode, watched.demo, root)
-    feed = broker_plugin.BrokerFeed(plan, settings, watched.as_of)
-    run = CheckRun(settings, watched, smap, found, snapshot_source=feed.take,
+    run = CheckRun(settings, watched, smap, found,
                    broker_skipped=plan.reason if plan.mode == "skipped" else None)
+    feed = broker_plugin.BrokerFeed(plan, settings, watched.as_of, lambda: run.ctx.broker_since)
+    run.snapshot_source = feed.take
     run.metadata["broker"] = plan.describe(root)
     return run
 
@@ -113,8 +123,8 @@ class CheckRun:
         return self.watched.conn
 
     def record(self, key: str, value: Any) -> None:
-        """Keep a fact a rule read for the report's run metadata."""
-        self.metadata[key] = value
+        """Keep a fact a rule read for the report's run metadata (as strict JSON values)."""
+        self.metadata[key] = jsonable(value)
 
     def wanted(self, entity: str, name: str) -> list[Row]:
         """Rows a rule asked of a table's read."""
@@ -130,6 +140,10 @@ class CheckRun:
                 self._snapshot = self.snapshot_source(ids)
             except Exception as exc:
                 self._snapshot = exc
+            else:
+                self.metadata.setdefault("broker", {}).update(
+                    open_orders=sum(1 for order in self._snapshot.orders.values() if order.is_open),
+                    open_positions=sum(1 for position in self._snapshot.positions if position.qty != 0))
         if isinstance(self._snapshot, BaseException):
             raise self._snapshot
         return self._snapshot
@@ -145,7 +159,7 @@ class CheckRun:
 
     def wants(self, entity: str) -> dict[str, Predicate]:
         """What the selected, applicable rules ask of a table's read besides their findings."""
-        asked: dict[str, Predicate] = {}
+        asked: dict[str, Predicate] = dict(desk.WANTS.get(entity, {}))
         for rule in catalogue.RULES:
             if self._selected(rule) and self._applies(rule):
                 asked.update(rule.wants.get(entity, {}))
@@ -191,6 +205,10 @@ class CheckRun:
             return Verdict(rule, case, error=blocking[0])
         if gaps:
             return Verdict(rule, case, not_applicable=gaps[0].reason)
+        setting = rule.case_settings.get(case or "")
+        if setting is not None and getattr(self.settings, setting) is None:
+            option = next(spec.cli for spec in SPECS if spec.name == setting)
+            return Verdict(rule, case, not_applicable=f"{option} is not set (the limit is off unless set)")
         if rule.broker and self.broker_skipped is not None:
             return self._broker_skipped(rule, case)
         try:
@@ -239,7 +257,10 @@ class CheckRun:
     def describe(self) -> dict[str, Any]:
         """The report metadata of the run's schema and market."""
         market: Market = self.map.market
+        read = {entity: found.wanted.get("today") for entity, found in self._reads.items()
+                if isinstance(found, ReadResult)}
         described: dict[str, Any] = {"profile": self.map.profile.name, "schema": self.map.describe(),
+                                     "desk": desk.figures(read.get("orders"), read.get("positions")),
                                      "market": {"calendar": market.calendar, "zone": market.zone},
                                      **self.metadata}
         if self.judge.asked:

@@ -138,7 +138,7 @@ def update_row(
 FIXABLE = {
     "orders": ("side", "status", "filled_qty", "filled_price", "filled_at", "cancelled_at", "expired_at",
                "updated_at"),
-    "positions": ("side", "status", "quantity", "closed_at", "close_reason", "updated_at"),
+    "positions": ("side", "status", "quantity", "entry_price", "closed_at", "close_reason", "updated_at"),
     "cycles": ("status",),
 }
 

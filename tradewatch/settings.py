@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -47,7 +48,7 @@ def parse_positive_float(text: str) -> float:
         value = float(text)
     except ValueError as exc:
         raise SettingError(f"expected a number, got {text!r}") from exc
-    if value <= 0:
+    if not 0 < value < float("inf"):  # NaN fails both comparisons
         raise SettingError(f"expected a number above 0, got {text!r}")
     return value
 
@@ -61,6 +62,38 @@ def parse_positive_int(text: str) -> int:
     if value <= 0:
         raise SettingError(f"expected a whole number above 0, got {text!r}")
     return value
+
+
+def parse_non_negative_float(text: str) -> float:
+    """Read a tolerance or a wait that may be zero."""
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise SettingError(f"expected a number, got {text!r}") from exc
+    if not value >= 0 or value == float("inf"):
+        raise SettingError(f"expected a number of 0 or more, got {text!r}")
+    return value
+
+
+def parse_number(text: str) -> Decimal:
+    """Read an amount of money, exactly."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise SettingError(f"expected a number, got {text!r}") from None
+    if not value.is_finite():
+        raise SettingError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def parse_optional_positive_int(text: str) -> int | None:
+    """Read a limit that is off when empty."""
+    return parse_positive_int(text) if text.strip() else None
+
+
+def parse_optional_positive_float(text: str) -> float | None:
+    """Read a percentage limit that is off when empty."""
+    return parse_positive_float(text) if text.strip() else None
 
 
 def parse_text(text: str) -> str | None:
@@ -223,15 +256,6 @@ SPECS: tuple[SettingSpec, ...] = (
         cli="--stale-pnl-minutes",
     ),
     SettingSpec(
-        "broker_lookback_hours",
-        "hours of the broker's recent orders the snapshot lists besides its open ones (the "
-        "database checks always judge all history)",
-        parse_positive_float,
-        default="24",
-        ini="tradewatch_broker_lookback_hours",
-        cli="--broker-lookback-hours",
-    ),
-    SettingSpec(
         "findings_cap",
         "most findings one test writes into the JSON report (the count is always whole)",
         parse_positive_int,
@@ -291,6 +315,61 @@ SPECS: tuple[SettingSpec, ...] = (
         cli="--broker-lookup-limit",
     ),
     SettingSpec(
+        "broker_grace_seconds",
+        "seconds before as-of within which an order submitted or changed (or a fill) is not yet "
+        "judged against the broker: the two may still be catching up",
+        parse_non_negative_float,
+        default="30",
+        ini="tradewatch_broker_grace_seconds",
+        cli="--broker-grace-seconds",
+    ),
+    SettingSpec(
+        "fill_price_tolerance_pct",
+        "how far (percent) an order's recorded average fill price may be from the broker's fills",
+        parse_non_negative_float,
+        default="0.5",
+        ini="tradewatch_fill_price_tolerance_pct",
+        cli="--fill-price-tolerance-pct",
+    ),
+    SettingSpec(
+        "avg_price_tolerance_pct",
+        "how far (percent) a symbol's entry price in the database may be from the broker's "
+        "avg_entry_price",
+        parse_non_negative_float,
+        default="0.5",
+        ini="tradewatch_avg_price_tolerance_pct",
+        cli="--avg-price-tolerance-pct",
+    ),
+    SettingSpec(
+        "min_buying_power",
+        "buying power below which the account is BUYING_POWER_LOW",
+        parse_number,
+        default="0",
+        ini="tradewatch_min_buying_power",
+        cli="--min-buying-power",
+    ),
+    SettingSpec(
+        "max_open_positions",
+        "risk limit: most symbols held at once (off unless set; the Catalyst desk used 5)",
+        parse_optional_positive_int,
+        ini="tradewatch_max_open_positions",
+        cli="--max-open-positions",
+    ),
+    SettingSpec(
+        "max_position_pct",
+        "risk limit: most of equity (percent) in one position (off unless set; the desk used 25)",
+        parse_optional_positive_float,
+        ini="tradewatch_max_position_pct",
+        cli="--max-position-pct",
+    ),
+    SettingSpec(
+        "max_daily_loss_pct",
+        "risk limit: most of yesterday's equity (percent) lost today (off unless set; the desk used 3)",
+        parse_optional_positive_float,
+        ini="tradewatch_max_daily_loss_pct",
+        cli="--max-daily-loss-pct",
+    ),
+    SettingSpec(
         "alpaca_api_key",
         "Alpaca API key id (secret: never written anywhere)",
         parse_text,
@@ -336,13 +415,19 @@ class Settings:
     qty_mismatch_pct: float
     stale_cycle_minutes: float
     stale_pnl_minutes: float
-    broker_lookback_hours: float
     findings_cap: int
     report_path: str | None
     broker_cassette: str | None
     broker_timeout_s: float
     broker_retries: int
     broker_lookup_limit: int
+    broker_grace_seconds: float
+    fill_price_tolerance_pct: float
+    avg_price_tolerance_pct: float
+    min_buying_power: Decimal
+    max_open_positions: int | None
+    max_position_pct: float | None
+    max_daily_loss_pct: float | None
     broker_retry_wait_s: float
     alpaca_api_key: str | None
     alpaca_secret_key: str | None

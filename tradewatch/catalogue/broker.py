@@ -1,16 +1,23 @@
-"""Broker rules: the database's positions and orders agree with the run's one broker snapshot."""
+"""Broker rules: the database's orders, fills, positions and account agree with the run's one snapshot."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from tradewatch import vocabulary as v
+from tradewatch.broker import BrokerAccount, BrokerSnapshot
 from tradewatch.catalogue.rule import Context, EvaluatedRule, Row, Sources
 from tradewatch.catalogue.scope import Scope
+from tradewatch.errors import CheckCannotRun
 from tradewatch.findings import Finding
+from tradewatch.reconcile import account, cost_basis, fills, risk, status
 from tradewatch.reconcile.orders import ORDER_KINDS, orders_not_in_db, reconcile_orders
 from tradewatch.reconcile.positions import POSITION_KINDS, reconcile_positions
 from tradewatch.reconcile.records import DbOrder, DbPosition
@@ -32,6 +39,9 @@ def _with_symbols(smap: SchemaMap) -> str | None:
     return reason
 
 
+# --- what the rules read of the database ----------------------------------------------------
+
+
 def _live(scope: Scope, ctx: Context) -> sql.Composable:
     return scope.is_one_of("positions.status", v.LIVE_POSITION_STATUSES)
 
@@ -42,6 +52,18 @@ def _open_at_broker(scope: Scope, ctx: Context) -> sql.Composable:
         scope.col("orders.broker_id"), scope.is_one_of("orders.status", v.TERMINAL_STATUSES))
 
 
+def _ended_lately(scope: Scope, ctx: Context) -> sql.Composable:
+    """Ended inside the broker's window (by its last time): compared both ways with the broker's."""
+    moments = [scope.col(f"orders.{name}") for name in
+               ("updated_at", "filled_at", "cancelled_at", "expired_at", "submitted_at", "created_at")
+               if scope.has(f"orders.{name}")]
+    if not moments:
+        return sql.SQL("false")
+    return sql.SQL("{} IS NOT NULL AND {} AND GREATEST({}) >= {}").format(
+        scope.col("orders.broker_id"), scope.is_one_of("orders.status", v.TERMINAL_STATUSES),
+        sql.SQL(", ").join(moments), scope.param(ctx.broker_since))
+
+
 def live_positions(sources: Sources) -> list[DbPosition]:
     """The database's live positions from the positions read."""
     return [_position(row) for row in sources.wanted("positions", "live")]
@@ -50,20 +72,99 @@ def live_positions(sources: Sources) -> list[DbPosition]:
 def _position(row: Row) -> DbPosition:
     side = row["side_meaning"] or row["side"]
     quantity = Decimal(row["quantity"]) if row["quantity"] is not None else Decimal(0)
-    return DbPosition(row["position_id"], row["symbol"], str(side), quantity, row["status"])
+    entry = Decimal(row["entry_price"]) if row["entry_price"] is not None else None
+    return DbPosition(row["position_id"], row["symbol"], str(side), quantity, row["status"], entry)
+
+
+def _order(row: Row) -> DbOrder:
+    return DbOrder(
+        row["order_id"], row["position_id"], row["alpaca_order_id"], row["symbol"],
+        row["status"] if row["status"] is not None else "NULL",
+        filled_qty=_decimal(row["filled_qty"]), filled_avg_price=_decimal(row["filled_price"]),
+        submitted_at=row["submitted_at"], updated_at=row["updated_at"],
+        client_order_id=row["alpaca_client_order_id"], meaning=row["status_meaning"],
+    )
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
 
 
 def open_orders(sources: Sources) -> list[DbOrder]:
     """The database's orders the broker should still hold, from the orders read."""
-    return [DbOrder(row["order_id"], row["position_id"], row["alpaca_order_id"], row["symbol"],
-                              row["status"] if row["status"] is not None else "NULL")
-            for row in sources.wanted("orders", "open_at_broker")]
+    return [_order(row) for row in sources.wanted("orders", "open_at_broker")]
+
+
+def compared_orders(sources: Sources, snapshot: BrokerSnapshot) -> list[DbOrder]:
+    """The database's orders to compare both ways: the open ones, those that ended inside the window,
+    and every one carrying a broker id the broker filled (looked up by index)."""
+    known = {row["order_id"]: _order(row) for name in ("open_at_broker", "ended_lately")
+             for row in sources.wanted("orders", name)}
+    filled = [order_id for order_id in fills.fill_order_ids(snapshot)
+              if not any(order.broker_id == order_id for order in known.values())]
+    for row in _orders_by_broker_id(sources, filled):
+        known.setdefault(row.order_id, row)
+    return sorted(known.values(), key=lambda order: order.order_id)
+
+
+# What an order looked up by broker id carries: the read's names and the logical fields.
+_PICKED = (("order_id", "id"), ("position_id", "position"), ("alpaca_order_id", "broker_id"),
+           ("own_symbol", "symbol"), ("security_id", "security"), ("status", "status"),
+           ("filled_qty", "filled_qty"), ("filled_price", "filled_price"), ("submitted_at", "submitted_at"),
+           ("updated_at", "updated_at"), ("alpaca_client_order_id", "client_id"))
+
+
+def _orders_by_broker_id(sources: Sources, broker_ids: Sequence[str]) -> list[DbOrder]:
+    """The database's orders carrying these broker ids, whatever their status."""
+    if not broker_ids:
+        return []
+    smap = sources.ctx.map
+    # Matched as the snapshot matches them, case and spaces aside (migrations/0006 indexes it).
+    folded = sql.SQL("lower(btrim(o.{}::text))").format(smap.column("orders.broker_id"))
+    picked = [sql.SQL("{} AS {}").format(
+        sql.SQL("o.{}").format(smap.column(f"orders.{field}")) if smap.has(f"orders.{field}")
+        else sql.SQL("NULL"), sql.Identifier(name)) for name, field in _PICKED]
+    query = sql.SQL("SELECT {} FROM {} AS o WHERE {} = ANY(%(ids)s)").format(
+        sql.SQL(", ").join(picked), smap.table("orders"), folded)
+    ids = [order_id.strip().lower() for order_id in broker_ids]
+    conn = sources.connection()
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cursor:
+        rows = cursor.execute(query, {"ids": ids}).fetchall()
+    symbols = sources.symbols()
+    words = smap.vocabulary
+    return [_order({**row, "symbol": row["own_symbol"] or symbols.get(row["security_id"]),
+                    "status_meaning": words.canonical("orders.status", row["status"])}) for row in rows]
+
+
+def known_broker_ids(sources: Sources, alpaca_order_ids: Sequence[str]) -> set[str]:
+    """Which of these broker ids some database order carries, whatever its status (by index)."""
+    return {order.broker_id for order in _orders_by_broker_id(sources, alpaca_order_ids)}
+
+
+def _in_layout(sources: Sources, found: Sequence[Finding]) -> list[Finding]:
+    """The reconciliation's findings with their fixes in this layout's names."""
+    ctx = sources.ctx
+    return [dataclasses.replace(finding, fix_data=ctx.translated(finding.fix_data)) for finding in found]
+
+
+def _grace(sources: Sources) -> timedelta:
+    return timedelta(seconds=sources.ctx.settings.broker_grace_seconds)
+
+
+def _account(snapshot: BrokerSnapshot) -> BrokerAccount:
+    if snapshot.account is None:
+        raise CheckCannotRun("the broker snapshot holds no account")
+    return snapshot.account
+
+
+# --- the rules --------------------------------------------------------------------------------
 
 
 def _positions(sources: Sources, case: str | None) -> Sequence[Finding]:
     assert case is not None
     threshold = sources.ctx.threshold(POSITIONS_MATCH_BROKER.name, "qty_mismatch_pct")
-    return reconcile_positions(live_positions(sources), sources.snapshot(), case, threshold)
+    found = reconcile_positions(live_positions(sources), sources.snapshot(), case, threshold)
+    return _in_layout(sources, found)
 
 
 POSITIONS_MATCH_BROKER = EvaluatedRule(
@@ -78,37 +179,116 @@ POSITIONS_MATCH_BROKER = EvaluatedRule(
 )
 
 
-def known_broker_ids(sources: Sources, alpaca_order_ids: Sequence[str]) -> set[str]:
-    """Which of these broker ids some database order carries, whatever its status (by index)."""
-    if not alpaca_order_ids:
-        return set()
-    smap = sources.ctx.map
-    folded = sql.SQL("lower(btrim({}::text))").format(smap.column("orders.broker_id"))
-    query = sql.SQL("SELECT {folded} FROM {orders} WHERE {folded} = ANY(%s)").format(
-        folded=folded, orders=smap.table("orders"))
-    conn = sources.connection()
-    with conn.transaction():
-        rows = conn.execute(query, ([order_id.strip().lower() for order_id in alpaca_order_ids],)).fetchall()
-    return {row[0] for row in rows}
-
-
 def _orders(sources: Sources, case: str | None) -> Sequence[Finding]:
     snapshot = sources.snapshot()
     if case == "not_in_db":
         open_ids = [order.id for order in snapshot.orders.values() if order.is_open]
         return orders_not_in_db(snapshot, known_broker_ids(sources, open_ids))
+    if case == "status":
+        found = status.order_status_mismatches(compared_orders(sources, snapshot), snapshot,
+                                               as_of=sources.ctx.as_of, grace=_grace(sources))
+        return _in_layout(sources, found)
     assert case is not None
-    return reconcile_orders(open_orders(sources), snapshot, case)
+    return _in_layout(sources, reconcile_orders(open_orders(sources), snapshot, case))
 
 
 ORDERS_MATCH_BROKER = EvaluatedRule(
     "orders_match_broker", "test_orders_match_broker", "broker",
-    ("ORDER_STATUS_MISMATCH", "ORDER_NOT_FOUND", "ORDER_NOT_IN_DB"), "WARNING", "broker",
-    "the database's open orders have the broker's status and exist at the broker; the broker's "
-    "open orders exist in the database (not in the database: CRITICAL)",
+    ("ORDER_STATUS_MISMATCH", "ORDER_NOT_FOUND", "ORDER_NOT_IN_DB"), "CRITICAL", "broker",
+    "the database's open orders, and those ended inside the window, have the broker's status (a fill "
+    "one side denies is CRITICAL, the rest WARNING; a replaced order is judged by its replacement); "
+    "its open orders exist at the broker (WARNING); the broker's open orders exist in the database "
+    "(CRITICAL); an order changed within the grace window is not judged yet",
     cases=ORDER_KINDS, cases_about=", ".join(f"`{c}`" for c in ORDER_KINDS),
     needs=("orders.broker_id", "orders.status"), requires=alpaca,
-    wants={"orders": {"open_at_broker": _open_at_broker}}, broker=True, evaluate=_orders,
+    wants={"orders": {"open_at_broker": _open_at_broker, "ended_lately": _ended_lately}},
+    thresholds=("broker_grace_seconds",), broker=True, evaluate=_orders,
 )
 
-RULES = (POSITIONS_MATCH_BROKER, ORDERS_MATCH_BROKER)
+
+def _fills(sources: Sources, case: str | None) -> Sequence[Finding]:
+    snapshot = sources.snapshot()
+    rows = compared_orders(sources, snapshot)
+    grace, as_of = _grace(sources), sources.ctx.as_of
+    if case == "not_in_db":
+        return _in_layout(sources, fills.fills_not_in_db(rows, snapshot, as_of=as_of, grace=grace))
+    tolerance = sources.ctx.threshold(FILLS_MATCH_BROKER.name, "fill_price_tolerance_pct")
+    return _in_layout(sources, fills.fill_mismatches(rows, snapshot, as_of=as_of, grace=grace,
+                                                     price_tolerance_pct=tolerance))
+
+
+FILLS_MATCH_BROKER = EvaluatedRule(
+    "fills_match_broker", "test_fills_match_broker", "broker", ("FILL_MISMATCH", "FILL_NOT_IN_DB"),
+    "CRITICAL", "broker",
+    "since the previous session opened, each order's broker fills sum to its filled quantity "
+    "(CRITICAL) at its average price within the tolerance (WARNING); every broker fill belongs to "
+    "an order the database marks filled (CRITICAL)",
+    cases=("quantity_and_price", "not_in_db"), cases_about="`quantity_and_price`, `not_in_db`",
+    needs=("orders.broker_id", "orders.status", "orders.filled_qty"), requires=alpaca,
+    wants={"orders": {"open_at_broker": _open_at_broker, "ended_lately": _ended_lately}},
+    thresholds=("fill_price_tolerance_pct", "broker_grace_seconds"), broker=True, evaluate=_fills,
+)
+
+
+def _cost_basis(sources: Sources, case: str | None) -> Sequence[Finding]:
+    tolerance = sources.ctx.threshold(COST_BASIS_MATCHES_BROKER.name, "avg_price_tolerance_pct")
+    return _in_layout(sources, cost_basis.avg_price_mismatches(live_positions(sources), sources.snapshot(),
+                                                               tolerance_pct=tolerance))
+
+
+COST_BASIS_MATCHES_BROKER = EvaluatedRule(
+    "cost_basis_matches_broker", "test_cost_basis_matches_broker", "broker", ("AVG_PRICE_MISMATCH",),
+    "WARNING", "broker",
+    "per symbol, the quantity-weighted entry price of the database's live positions is the broker's "
+    "avg_entry_price within the tolerance",
+    needs=("positions.status", "positions.side", "positions.quantity", "positions.entry_price"),
+    requires=_with_symbols, wants={"positions": {"live": _live}},
+    thresholds=("avg_price_tolerance_pct",), broker=True, evaluate=_cost_basis,
+)
+
+ACCOUNT_CASES = ("blocked", "buying_power", "daytrades")
+
+
+def _account_state(sources: Sources, case: str | None) -> Sequence[Finding]:
+    held = _account(sources.snapshot())
+    sources.record("account", account.account_figures(held))
+    if case == "blocked":
+        return account.account_blocked(held)
+    if case == "buying_power":
+        return account.buying_power_low(held, minimum=sources.ctx.settings.min_buying_power)
+    return account.daytrade_limit(held)
+
+
+ACCOUNT_IN_GOOD_STANDING = EvaluatedRule(
+    "account_in_good_standing", "test_account_in_good_standing", "broker",
+    ("ACCOUNT_BLOCKED", "BUYING_POWER_LOW", "DAYTRADE_LIMIT"), "CRITICAL", "broker",
+    "the account can trade (blocked or suspended: CRITICAL), keeps its buying power above the minimum "
+    "and a pattern day trader below 3 day trades (WARNING); the report records equity, cash and "
+    "buying power, never the account's number or ids",
+    cases=ACCOUNT_CASES, cases_about=", ".join(f"`{c}`" for c in ACCOUNT_CASES), requires=alpaca,
+    thresholds=("min_buying_power",), broker=True, evaluate=_account_state,
+)
+
+RISK_CASES = ("open_positions", "position_size", "daily_loss")
+RISK_SETTINGS = {"open_positions": "max_open_positions", "position_size": "max_position_pct",
+                 "daily_loss": "max_daily_loss_pct"}
+
+
+def _risk(sources: Sources, case: str | None) -> Sequence[Finding]:
+    assert case is not None
+    settings = sources.ctx.settings
+    limit = {RISK_SETTINGS[case]: getattr(settings, RISK_SETTINGS[case])}
+    return risk.risk_limit_breaches(live_positions(sources), sources.snapshot(), **limit)
+
+
+RISK_LIMITS_HELD = EvaluatedRule(
+    "risk_limits_held", "test_risk_limits_held", "broker", ("RISK_LIMIT_BREACHED",), "CRITICAL", "broker",
+    "the book stays within the risk limits set: symbols held, one position's share of equity, the "
+    "day's loss against yesterday's equity (each off unless set)",
+    cases=RISK_CASES, cases_about=", ".join(f"`{c}`" for c in RISK_CASES),
+    needs=("positions.status", "positions.side", "positions.quantity"), requires=_with_symbols,
+    case_settings=RISK_SETTINGS, wants={"positions": {"live": _live}}, broker=True, evaluate=_risk,
+)
+
+RULES = (POSITIONS_MATCH_BROKER, ORDERS_MATCH_BROKER, FILLS_MATCH_BROKER, COST_BASIS_MATCHES_BROKER,
+         ACCOUNT_IN_GOOD_STANDING, RISK_LIMITS_HELD)

@@ -16,7 +16,7 @@ from tradewatch.catalogue.common import (
     shown,
     unknown_value,
 )
-from tradewatch.catalogue.rule import Context, Row, RowRule
+from tradewatch.catalogue.rule import Context, EvaluatedRule, Row, RowRule, Rule, Sources
 from tradewatch.catalogue.scope import Scope
 from tradewatch.findings import Finding, jsonable
 
@@ -231,5 +231,40 @@ ORDER_SIDE_KNOWN = RowRule(
     finding=lambda row, case, ctx: unknown_value(row, "orders.side", ctx),
 )
 
-RULES = (ORDER_SIDE_MATCHES_PURPOSE, ORDER_PURPOSE_SET, NO_STUCK_ORDERS, ORDER_LINKED_TO_POSITION,
-         ORDER_STATUS_KNOWN, ORDER_SIDE_KNOWN)
+
+
+# --- client order ids unique -----------------------------------------------------------------
+
+
+def _duplicate_client_ids(sources: Sources, case: str | None) -> list[Finding]:
+    """Client order ids that more than one order carries: the broker takes one as a resubmission."""
+    smap = sources.ctx.map
+    query = sql.SQL(
+        "SELECT o.{client}::text, array_agg(o.{id} ORDER BY o.{id}), count(*) FROM {orders} AS o "
+        "WHERE o.{client} IS NOT NULL GROUP BY o.{client} HAVING count(*) > 1 ORDER BY 1"
+    ).format(client=smap.column("orders.client_id"), id=smap.column("orders.id"), orders=smap.table("orders"))
+    conn = sources.connection()
+    with conn.transaction():
+        rows = conn.execute(query).fetchall()
+    return [
+        Finding(
+            "DUPLICATE_CLIENT_ORDER_ID", "WARNING", {"alpaca_client_order_id": client_id},
+            f"{count} orders carry client order id {shown(client_id)}: "
+            f"{', '.join(map(str, order_ids[:10]))}" + (" ..." if count > 10 else ""),
+            details={"order_ids": order_ids[:200], "count": count},
+        )
+        for client_id, order_ids, count in rows
+    ]
+
+
+CLIENT_ORDER_IDS_UNIQUE = EvaluatedRule(
+    "client_order_ids_unique", "test_client_order_ids_unique", "orders", ("DUPLICATE_CLIENT_ORDER_ID",),
+    "WARNING", "orders", "no two orders carry the same client order id (the broker would take the "
+    "second for a resubmission of the first)",
+    needs=("orders.client_id",), evaluate=_duplicate_client_ids,
+)
+
+RULES: tuple[Rule, ...] = (
+    ORDER_SIDE_MATCHES_PURPOSE, ORDER_PURPOSE_SET, NO_STUCK_ORDERS, ORDER_LINKED_TO_POSITION,
+    ORDER_STATUS_KNOWN, ORDER_SIDE_KNOWN, CLIENT_ORDER_IDS_UNIQUE,
+)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from psycopg import sql
 
+from tradewatch import market_hours
 from tradewatch.findings import Finding, Severity
 from tradewatch.fixes import FixData, Source, update_row
+from tradewatch.schema_map.profiles import CATALYST_2025_12
 from tradewatch.schema_map.resolve import SchemaMap
 
 if TYPE_CHECKING:
@@ -35,10 +38,44 @@ class Context:
     # Per-rule threshold settings: rule name -> {setting name: value}.
     rule_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
+    @functools.cached_property
+    def broker_since(self) -> datetime:
+        """Where the broker's recent orders and fills start: the open of the previous trading session
+        (a whole session back even just after an open); a day back where the calendar cannot tell."""
+        try:
+            return market_hours.previous_session_open(self.as_of, self.map.market.calendar)
+        except ValueError:
+            return self.as_of - timedelta(days=1)
+
     def threshold(self, rule: str, name: str) -> float:
         """A threshold as this rule uses it: its own setting, else the run's."""
         own = self.rule_thresholds.get(rule, {})
         return float(own[name]) if name in own else float(getattr(self.settings, name))
+
+    def translated(self, fix: FixData | None) -> FixData | None:
+        """A fix written in the December layout's names (the reconciliation's), in this layout's;
+        None when this layout lacks a column it sets or guards."""
+        if fix is None:
+            return None
+        entity = {"orders": "orders", "positions": "positions", "trading_cycles": "cycles"}.get(fix.table)
+        if entity is None:
+            return None
+        fields = {column: field.partition(".")[2] for field, column in CATALYST_2025_12.names.items()
+                  if column and field.startswith(f"{entity}.")}
+
+        def logical(values: Mapping[str, Any]) -> dict[str, Any] | None:
+            named = {fields.get(column): value for column, value in values.items()}
+            return None if None in named else {str(name): value for name, value in named.items()}
+
+        key, guard, changes = logical(fix.key), logical(fix.guard), logical(fix.set)
+        if key is None or guard is None or changes is None or "id" not in key:
+            return None
+        # What this layout cannot hold (an expiry time, say) is left out; the rest still repairs.
+        changes = {name: value for name, value in changes.items() if self.map.has(f"{entity}.{name}")}
+        now = tuple(fields[column] for column in fix.set_now if column in fields)
+        if not changes:
+            return None
+        return self.fix(entity, key["id"], guard=guard, changes=changes, now=now, source=fix.source)
 
     def fix(
         self, entity: str, row_id: Any, *, guard: Mapping[str, Any], changes: Mapping[str, Any],
@@ -79,6 +116,9 @@ class Sources(Protocol):
     def record(self, key: str, value: Any) -> None:
         """Put a fact the rule read into the report's run metadata (the pipeline row)."""
 
+    def symbols(self) -> Mapping[Any, str]:
+        """Every security's symbol by its key."""
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -99,6 +139,8 @@ class Rule:
     case_values: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     # A further condition on the layout: None when it holds, else why the rule does not apply.
     requires: Callable[[SchemaMap], str | None] | None = None
+    # Per case, the setting that turns it on (a limit that is off unless set).
+    case_settings: Mapping[str, str] = field(default_factory=dict)
     # Rows other than its findings it reads from a table's one read: {entity: {name: predicate}}.
     wants: Mapping[str, Mapping[str, Predicate]] = field(default_factory=dict)
     time_based: bool = False

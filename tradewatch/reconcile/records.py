@@ -41,6 +41,8 @@ class DbOrder:
     submitted_at: datetime | None = None
     updated_at: datetime | None = None
     client_order_id: str | None = None
+    # What the status means in the layout's vocabulary ('partial' is partially_filled), when known.
+    meaning: str | None = None
 
     @property
     def broker_id(self) -> str:
@@ -49,8 +51,8 @@ class DbOrder:
 
     @property
     def normalized_status(self) -> str:
-        """The status in one spelling (cancelled is canceled)."""
-        return vocabulary.normalize_status(self.status)
+        """The status in one spelling (cancelled is canceled): its meaning in the layout, when known."""
+        return self.meaning or vocabulary.normalize_status(self.status)
 
     @property
     def keys(self) -> dict[str, Any]:
