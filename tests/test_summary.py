@@ -15,7 +15,7 @@ from tests.pg import run_sql_file
 from tradewatch import cli, demo, report
 
 WATCHDOG_KEYS = {"timestamp", "duration_ms", "pipeline", "issues", "summary"}
-SUMMARY_KEYS = {"total_issues", "critical", "warnings", "info", "status"}
+SUMMARY_KEYS = {"total_issues", "critical", "warnings", "info", "acknowledged", "status"}
 
 
 @pytest.fixture
@@ -208,7 +208,8 @@ def test_v2_carries_the_desk_and_broker_figures_of_the_report(
     assert v2["unlinked_orders"] == of_type(v1, "UNLINKED_ORDER") > 0
     assert v2["issues"] == v1["issues"]
     assert v2["issue_summary"] == {"critical": v1["summary"]["critical"],
-                                   "warning": v1["summary"]["warnings"], "total": len(v1["issues"])}
+                                   "warning": v1["summary"]["warnings"], "total": len(v1["issues"]),
+                                   "acknowledged": 0}
 
 
 def test_v2_says_null_for_what_the_report_does_not_carry(

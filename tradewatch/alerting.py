@@ -194,8 +194,9 @@ def plan(
         current = {issue["fingerprint"]: issue for issue in report.issues(loaded)}
         for fingerprint, issue in current.items():
             before = was_open.get(fingerprint)
-            if RANK[issue["severity"]] < RANK[min_severity]:
-                continue  # Below the bar: neither announced nor, if open, resolved.
+            if RANK[issue["severity"]] < RANK[min_severity] or issue.get("acknowledged"):
+                # Below the bar, or tolerated by a person: neither announced nor, if open, resolved.
+                continue
             if before is None or RANK[issue["severity"]] > RANK[before["severity"]]:
                 announce.append(issue)
                 still_open[fingerprint] = _entry(issue, before["first_seen"] if before else stamp)

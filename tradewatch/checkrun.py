@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from tradewatch import broker_plugin, catalogue, db, demo, market_hours, reads
+from tradewatch import acks, broker_plugin, catalogue, db, demo, market_hours, reads, rule_settings
 from tradewatch.catalogue import desk
 from tradewatch.catalogue.rule import Context, EvaluatedRule, Predicate, Row, RowRule, Rule
 from tradewatch.errors import CheckCannotRun
@@ -42,8 +42,13 @@ class Verdict:
 
     @property
     def failing(self) -> list[Finding]:
-        """The kept findings that fail the check (INFO ones do not)."""
+        """The kept findings that fail the check (INFO and acknowledged ones do not)."""
         return [finding for finding in self.found.findings if finding.fails] if self.found else []
+
+    @property
+    def fails(self) -> int:
+        """How many findings fail the check, kept or not."""
+        return self.found.failing if self.found else 0
 
 
 class RunCannotStart(RuntimeError):
@@ -74,8 +79,14 @@ def start(settings: Settings, root: Path, record_mode: str = "none") -> CheckRun
             max_position_pct=settings.max_position_pct or demo.DEMO_MAX_POSITION_PCT,
             max_daily_loss_pct=settings.max_daily_loss_pct or demo.DEMO_MAX_DAILY_LOSS_PCT,
         )
+    try:
+        rules = rule_settings.parse(settings.rules)
+        known = acks.load(root / settings.known_findings) if settings.known_findings else {}
+    except (rule_settings.RuleSettingError, acks.AckError) as exc:
+        watched.close()
+        raise RunCannotStart(f"the settings do not hold: {exc}") from None
     plan = broker_plugin.plan(settings, record_mode, watched.demo, root)
-    run = CheckRun(settings, watched, smap, found,
+    run = CheckRun(settings, watched, smap, found, rules=rules, known=known,
                    broker_skipped=plan.reason if plan.mode == "skipped" else None)
     feed = broker_plugin.BrokerFeed(plan, settings, watched.as_of, lambda: run.ctx.broker_since)
     run.snapshot_source = feed.take
@@ -102,15 +113,18 @@ class CheckRun:
     selected: Collection[str] = ()  # rule names of the collected checks (all when empty)
     broker_skipped: str | None = None  # why the broker is not compared, when it is not configured
     verdicts: dict[str, Verdict] = field(default_factory=dict)  # by test node id
+    rules: rule_settings.RuleSettings = field(default_factory=rule_settings.RuleSettings)
+    known: dict[str, acks.Ack] = field(default_factory=dict)  # acknowledged findings by fingerprint
     metadata: dict[str, Any] = field(default_factory=dict)  # what rules recorded for the report
     _reads: dict[str, ReadResult | BaseException] = field(default_factory=dict)
     _snapshot: BrokerSnapshot | BaseException | None = None
     _symbols: dict[Any, str] | None = None
 
     def __post_init__(self) -> None:
-        self.ctx = Context(self.map, self.watched.as_of, self.settings)
+        self.ctx = Context(self.map, self.watched.as_of, self.settings, self.rules.thresholds)
         calendar = self.map.market.calendar
-        self.judge = Judge(self.watched.as_of, lambda moment: market_hours.in_session(moment, calendar))
+        self.judge = Judge(self.watched.as_of, lambda moment: market_hours.in_session(moment, calendar),
+                           self.rules, self.known)
 
     # --- Sources: what evaluated rules read --------------------------------------------------
 
@@ -151,7 +165,7 @@ class CheckRun:
     # --- reads ------------------------------------------------------------------------------
 
     def _selected(self, rule: Rule) -> bool:
-        return not self.selected or rule.name in self.selected
+        return (not self.selected or rule.name in self.selected) and not self.rules.ignored(rule.name)
 
     def _applies(self, rule: Rule) -> bool:
         cases = rule.cases or (None,)
@@ -198,7 +212,9 @@ class CheckRun:
     # --- verdicts ---------------------------------------------------------------------------
 
     def verdict(self, rule: Rule, case: str | None) -> Verdict:
-        """Judge one check: not applicable, an error, or its findings."""
+        """Judge one check: ignored, not applicable, an error, or its findings."""
+        if self.rules.ignored(rule.name):
+            return Verdict(rule, case, skipped="ignored: tradewatch_rules sets its severity to ignore")
         gaps = catalogue.gaps(rule, case, self.map)
         blocking = [gap.reason for gap in gaps if gap.blocks]
         if blocking:
@@ -263,6 +279,11 @@ class CheckRun:
                                      "desk": desk.figures(read.get("orders"), read.get("positions")),
                                      "market": {"calendar": market.calendar, "zone": market.zone},
                                      **self.metadata}
+        complete = set(self.selected) >= {rule.name for rule in catalogue.RULES} and not any(
+            verdict.error for verdict in self.verdicts.values())
+        described["acknowledgements"] = self.judge.describe(complete)
+        if self.rules.severity or self.rules.thresholds:
+            described["rules"] = self.rules.describe()
         if self.judge.asked:
             described["market"]["in_session"] = self.judge.market_open
             if self.judge.calendar_error:

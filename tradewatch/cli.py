@@ -12,7 +12,7 @@ from typing import NoReturn
 from tradewatch import text
 
 # Each module has add_parser(subparsers) and run(args) -> exit code.
-COMMANDS = ("migrate", "summary", "alert", "fixes", "html", "metrics")
+COMMANDS = ("migrate", "summary", "alert", "fixes", "html", "metrics", "ack")
 
 
 class UsageError(Exception):

@@ -58,6 +58,11 @@ class Finding:
     fix_data: FixData | None = None
     rule: str | None = None
     severity_default: Severity | None = None
+    # A digest of what it observed (its details but the ones that change every run): an
+    # acknowledgement holds only while this stays the same.
+    state: str | None = None
+    # Set when a person acknowledged it (reason, owner, until): it then fails nothing.
+    acknowledged: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.keys) - set(ENTITY_KEYS)
@@ -79,8 +84,8 @@ class Finding:
 
     @property
     def fails(self) -> bool:
-        """INFO findings are reported but do not fail a check."""
-        return self.severity != "INFO"
+        """INFO and acknowledged findings are reported but do not fail a check."""
+        return self.severity != "INFO" and self.acknowledged is None
 
     def to_json(self) -> dict[str, Any]:
         """The finding as the JSON report carries it."""
@@ -95,11 +100,19 @@ class Finding:
             "fix": self.fix,
             "fix_data": jsonable(self.fix_data.to_json()) if self.fix_data else None,
             "fingerprint": self.fingerprint,
+            **({"state": self.state} if self.state else {}),
+            **({"acknowledged": dict(self.acknowledged)} if self.acknowledged else {}),
         }
 
     def one_line(self) -> str:
         """How the finding reads in pytest's failure message."""
         return f"{self.severity} {self.type}: {text.one_line(self.message, MESSAGE_LIMIT)}"
+
+
+def state_of(details: Mapping[str, Any], volatile: Iterable[str] = ()) -> str:
+    """A digest of what a finding observed, its volatile details (minutes waited) left out."""
+    kept = {key: value for key, value in details.items() if key not in set(volatile)}
+    return hashlib.sha256(json.dumps(jsonable(kept), sort_keys=True).encode()).hexdigest()[:20]
 
 
 def failing(findings: Iterable[Finding]) -> list[Finding]:

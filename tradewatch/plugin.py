@@ -180,14 +180,12 @@ def judge(request: pytest.FixtureRequest, check_run: CheckRun) -> Judge:
             pytest.skip(f"not applicable: {verdict.not_applicable}")
         if verdict.skipped is not None:
             pytest.skip(verdict.skipped)
-        bad = verdict.failing
-        if bad:
-            lines = [finding.one_line() for finding in bad[:FAILURE_LINES]]
-            assert verdict.found is not None
-            rest = verdict.found.count - len(lines)
+        if verdict.fails:
+            lines = [finding.one_line() for finding in verdict.failing[:FAILURE_LINES]]
+            rest = verdict.fails - len(lines)
             if rest > 0:
                 lines.append(f"... and {rest} more (see the JSON report)")
-            pytest.fail(f"{len(bad)} finding(s):\n" + "\n".join(lines), pytrace=False)
+            pytest.fail(f"{verdict.fails} finding(s):\n" + "\n".join(lines), pytrace=False)
 
     return judge_case
 

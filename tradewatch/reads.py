@@ -35,16 +35,22 @@ class Slice:
     count: int = 0
     by_severity: dict[str, list[tuple[Any, int, Finding]]] = field(
         default_factory=lambda: {s: [] for s in SEVERITIES})
-    # Every finding counted by (severity, type), kept or not: the terminal table's rows.
+    # Every finding counted by (severity, type), kept or not: the terminal table's rows; the
+    # acknowledged ones apart.
     kinds: Counter[tuple[str, str]] = field(default_factory=Counter)
+    acknowledged: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Findings that fail the check, kept or not: a cap never turns a failing check green.
+    failing: int = 0
 
     def add(self, finding: Finding, key: Any = None) -> None:
-        """Count a finding; keep it while it is among its severity's first by key."""
+        """Count a finding; keep it while it is among its severity's first by key (acknowledged last)."""
         self.count += 1
-        self.kinds[finding.severity, finding.type] += 1
+        (self.acknowledged if finding.acknowledged else self.kinds)[finding.severity, finding.type] += 1
+        self.failing += finding.fails
         kept = self.by_severity[finding.severity]
         # The arrival number breaks ties (and orders findings without a key as they came).
-        bisect.insort(kept, (_sortable(key), self.count, finding), key=lambda entry: entry[:2])
+        order = (finding.acknowledged is not None, _sortable(key), self.count)
+        bisect.insort(kept, (order, self.count, finding), key=lambda entry: entry[0])
         if len(kept) > self.cap:
             kept.pop()
 

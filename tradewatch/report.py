@@ -183,7 +183,8 @@ def summarize(report: Report, *, now: datetime | None = None, max_age_minutes: f
     """The report in the old trade_watchdog.py JSON shape, plus the reasons for an ERROR."""
     found = issues(report)
     errors = problems(report, now=now, max_age_minutes=max_age_minutes)
-    counts = {level: sum(1 for issue in found if issue["severity"] == level)
+    # An acknowledged finding is listed, but counts toward no status: a person tolerates it.
+    counts = {level: sum(1 for issue in found if issue["severity"] == level and not issue.get("acknowledged"))
               for level in SEVERITIES}
     if errors:
         status = "ERROR"
@@ -203,10 +204,11 @@ def summarize(report: Report, *, now: datetime | None = None, max_age_minutes: f
         "issues_omitted": omitted(report),
         "errors": errors,
         "summary": {
-            "total_issues": len(found),
+            "total_issues": sum(counts.values()),
             "critical": counts["CRITICAL"],
             "warnings": counts["WARNING"],
             "info": counts["INFO"],
+            "acknowledged": sum(1 for issue in found if issue.get("acknowledged")),
             "status": status,
         },
     }
@@ -243,7 +245,8 @@ def summarize_v2(report: Report, *, now: datetime | None = None,
                    "open_positions": broker.get("open_positions")},
         "issues": found,
         "issue_summary": {"critical": v1["summary"]["critical"], "warning": v1["summary"]["warnings"],
-                          "total": len(found)},
+                          "total": v1["summary"]["total_issues"],
+                          "acknowledged": v1["summary"]["acknowledged"]},
     }
     if v1["errors"]:
         summary["error"] = headline(v1["errors"])

@@ -200,6 +200,24 @@ SPECS: tuple[SettingSpec, ...] = (
         ini_type="linelist",
     ),
     SettingSpec(
+        "rules",
+        "per-rule settings, one rule a line: 'RULE: severity=CRITICAL|WARNING|INFO|ignore' and the "
+        "rule's thresholds ('no_stuck_orders: severity=CRITICAL stuck_order_minutes=10')",
+        parse_lines,
+        ini="tradewatch_rules",
+        ini_type="linelist",
+    ),
+    SettingSpec(
+        "known_findings",
+        "the file of acknowledged findings (relative to the rootdir), reviewed like code; see "
+        "`tradewatch ack`",
+        parse_text,
+        default="known-findings.toml",
+        ini="tradewatch_known_findings",
+        cli="--known-findings",
+        env="TRADEWATCH_KNOWN_FINDINGS",
+    ),
+    SettingSpec(
         "market_calendar",
         "the exchange calendar of the time-based checks (exchange-calendars name); default: the "
         "layout's (XNYS; XHKG for catalyst-international)",
@@ -408,6 +426,8 @@ class Settings:
     profile: str
     schema_overrides: tuple[str, ...]
     vocabulary_overrides: tuple[str, ...]
+    rules: tuple[str, ...]
+    known_findings: str | None
     market_calendar: str | None
     market_zone: str | None
     as_of: datetime | None

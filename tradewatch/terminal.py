@@ -25,11 +25,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         terminalreporter.write_line("no check ran: the run is an ERROR", red=True)
         return
     found: Counter[tuple[str, str]] = Counter()
+    acknowledged: Counter[tuple[str, str]] = Counter()
     for verdict in verdicts:
         if verdict.found:
             found.update(verdict.found.kinds)
+            acknowledged.update(verdict.found.acknowledged)
     for line in table(found):
         terminalreporter.write_line(line)
+    if acknowledged:
+        terminalreporter.write_line(f"{sum(acknowledged.values())} acknowledged finding(s), not failing:")
+        for line in table(acknowledged)[1:-1]:
+            terminalreporter.write_line(f"  {line}")
     missing = sorted({verdict.not_applicable for verdict in verdicts if verdict.not_applicable})
     if missing:
         not_applicable = [verdict for verdict in verdicts if verdict.not_applicable]
