@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -18,8 +18,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 from tradewatch import vocabulary
 
-# stuck: the fills listing ignores page_token, so every page is the first, for ever.
-FaultKind = Literal["429", "500", "garbled", "slow", "stuck"]
+# stuck: the fills listing ignores page_token, the orders listing until: every page is the first.
+# trickle: the reply (status line, headers, body) is sent one byte every delay_s.
+# endless: the orders and fills listings send a full page of new ids, each page older, for ever.
+FaultKind = Literal["429", "500", "garbled", "slow", "stuck", "trickle", "endless"]
+FOREVER = ("stuck", "endless")
 MAX_LIMIT = 500
 MAX_PAGE_SIZE = 100  # the most activities per page
 ACCOUNT_ID = str(uuid.uuid5(uuid.NAMESPACE_DNS, "account.tradewatch.test"))
@@ -190,7 +193,7 @@ class AlpacaServer:
         self.stop()
 
     def fail(self, kind: FaultKind, *, times: int = 1, path: str = "/v2/", delay_s: float = 2.0) -> None:
-        """Misbehave on the next `times` requests whose path starts with `path` (stuck: for ever)."""
+        """Misbehave on the next `times` requests whose path starts with `path` (stuck, endless: for ever)."""
         self.faults.append(Fault(kind, path, times, delay_s))
 
     def count(self, path: str = "/v2/") -> int:
@@ -201,7 +204,7 @@ class AlpacaServer:
         with self._lock:
             for fault in self.faults:
                 if fault.times > 0 and path.startswith(fault.path):
-                    if fault.kind != "stuck":
+                    if fault.kind not in FOREVER:
                         fault.times -= 1
                     return fault
         return None
@@ -259,6 +262,20 @@ class AlpacaServer:
             entries = entries[ids.index(token) + 1:] if token in ids else []
         return entries[:size]
 
+    def endless_orders(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        """A full page of orders never seen before, one second apart, just before the page's until."""
+        until = _parse(query["until"]) if "until" in query else datetime.now(UTC)
+        limit = min(int(query.get("limit", "50")), MAX_LIMIT)
+        return [order(str(uuid.uuid4()), "AMD", "buy", "new", "1", until - timedelta(seconds=n + 1))
+                for n in range(limit)]
+
+    def endless_fills(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        """A full page of fills never seen before."""
+        until = _parse(query["until"]) if "until" in query else datetime.now(UTC)
+        size = min(int(query.get("page_size", str(MAX_PAGE_SIZE))), MAX_PAGE_SIZE)
+        return [fill(str(uuid.uuid4()), "AMD", "buy", "1", "100", until - timedelta(seconds=n + 1),
+                     sequence=n) for n in range(size)]
+
     def get_order(self, order_id: str) -> dict[str, Any] | None:
         """GET /v2/orders/{id}: the order (a parent with its legs), or None."""
         return next((o for o in self._all_orders() if o["id"] == order_id.lower()), None)
@@ -274,12 +291,15 @@ class _QuietServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     api: AlpacaServer
+    trickle_s: float | None = None
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
         query = dict(parse_qsl(url.query))
         self.api.seen.append(Seen("GET", url.path, query, dict(self.headers.items())))
         fault = self.api._fault_for(url.path)
+        self.trickle_s = fault.delay_s if fault is not None and fault.kind == "trickle" else None
+        endless = fault is not None and fault.kind == "endless"
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.delay_s)
         elif fault is not None and fault.kind == "429":
@@ -294,11 +314,17 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path == "/v2/account":
             return self._reply(200, self.api.account)
         if url.path == "/v2/account/activities/FILL":
+            if endless:
+                return self._reply(200, self.api.endless_fills(query))
             stuck = fault is not None and fault.kind == "stuck"
             return self._reply(200, self.api.list_fills(query, stuck=stuck))
         if url.path == "/v2/positions":
             return self._reply(200, self.api.positions)
         if url.path == "/v2/orders":
+            if endless:
+                return self._reply(200, self.api.endless_orders(query))
+            if fault is not None and fault.kind == "stuck":
+                query = {name: value for name, value in query.items() if name != "until"}
             return self._reply(200, self.api.list_orders(query))
         if url.path.startswith("/v2/orders/"):
             order_id = url.path.removeprefix("/v2/orders/")
@@ -320,11 +346,24 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(body).encode())
 
     def _send(self, status: int, body: bytes) -> None:
+        if self.trickle_s is not None:
+            return self._trickle(status, body, self.trickle_s)
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _trickle(self, status: int, body: bytes, every_s: float) -> None:
+        """The whole reply, one byte every every_s: each socket read gets something in time."""
+        head = (f"HTTP/1.1 {status} {self.responses[status][0]}\r\n"
+                f"Content-Type: application/json; charset=UTF-8\r\nContent-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n")
+        self.close_connection = True
+        for byte in head.encode() + body:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(every_s)  # until the client hangs up: the write then fails, ending the thread
 
     def version_string(self) -> str:
         return "alpaca-test-server"

@@ -20,11 +20,12 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest
 
-from tradewatch import vocabulary
+from tradewatch import deadline, vocabulary
 from tradewatch.errors import CheckCannotRun
 from tradewatch.settings import Settings
 
 PAGE_SIZE = 500  # the most orders the broker returns per request
+ORDER_PAGE_LIMIT = 100  # more order pages than this in one listing: a broker that never stops paging
 FILL_PAGE_SIZE = 100  # the most activities the broker returns per request
 FILL_PAGE_LIMIT = 50  # more fill pages than this in one run: a broker that never stops paging
 REPLACEMENT_LIMIT = 10  # the longest chain of replacements followed from one order
@@ -189,7 +190,16 @@ class BrokerClient(TradingClient):
         )
 
     def _one_request(self, method: str, url: str, opts: dict[str, Any], retry: int) -> dict[str, Any]:
-        return super()._one_request(method, url, {**opts, "timeout": self.timeout_s}, retry)
+        # requests' timeout bounds each socket read: a server trickling a byte a second never meets
+        # it. The bound around the whole request (connect, headers, body) is kept by a signal.
+        late = f"broker at {self.where} did not answer within {self.timeout_s:g} s"
+        with deadline.bounded(self.timeout_s, late) as bound:
+            try:
+                return super()._one_request(method, url, {**opts, "timeout": self.timeout_s}, retry)
+            except deadline.Expired as exc:
+                if exc.bound is not bound:
+                    raise  # the run's deadline, not this request's
+                raise BrokerUnavailable(late) from None
 
     def shown(self, body: str) -> str:
         """A reply body fit for a message: the keys, secret-looking fields and account ids out."""
@@ -259,7 +269,7 @@ def _without_userinfo(url: str) -> str:
 def take_snapshot(
     client: BrokerClient, as_of: datetime, lookback: timedelta, db_order_ids: Iterable[str],
     *, lookup_limit: int | None = None, account: bool = False, fills_since: datetime | None = None,
-    fill_page_limit: int = FILL_PAGE_LIMIT,
+    fill_page_limit: int = FILL_PAGE_LIMIT, order_page_limit: int = ORDER_PAGE_LIMIT,
 ) -> BrokerSnapshot:
     """Positions, orders open or submitted within lookback before as_of, and look-ups of the rest;
     with account, the account; with fills_since, every fill from then until as_of."""
@@ -272,12 +282,13 @@ def take_snapshot(
         )
         orders: dict[str, BrokerOrder] = {}
         since = as_of - lookback
-        _read_orders(client, QueryOrderStatus.ALL, orders, nested=True, after=since, until=as_of)
+        _read_orders(client, QueryOrderStatus.ALL, orders, nested=True, after=since, until=as_of,
+                     page_limit=order_page_limit)
         # Older orders still open (good-till-cancelled legs); the recent ones are in already.
         # Not nested: the broker leaves a bracket whose entry filled out of a nested open
         # listing, open legs and all. Until a microsecond past since, to lose no boundary order.
         _read_orders(client, QueryOrderStatus.OPEN, orders, nested=False, after=None,
-                     until=since + timedelta(microseconds=1))
+                     until=since + timedelta(microseconds=1), page_limit=order_page_limit)
         fills = () if fills_since is None else _read_fills(client, fills_since, as_of, fill_page_limit)
         lookups, unconfirmed = _look_up_all(client, orders, sorted(set(db_order_ids)), lookup_limit)
     return BrokerSnapshot(positions, orders, lookups, unconfirmed, read_account, fills, fills_since)
@@ -312,11 +323,12 @@ def _look_up_all(
 
 def _read_orders(
     client: BrokerClient, status: QueryOrderStatus, into: dict[str, BrokerOrder],
-    *, nested: bool, after: datetime | None, until: datetime,
+    *, nested: bool, after: datetime | None, until: datetime, page_limit: int = ORDER_PAGE_LIMIT,
 ) -> None:
-    """Page newest first by moving until to the last order's submission, until a short page."""
+    """Page newest first by moving until to the last order's submission, until a short page (or
+    page_limit pages: a broker sending new orders for ever is an error, not an endless run)."""
     until = until.astimezone(UTC)
-    while True:
+    for _ in range(page_limit):
         request = GetOrdersRequest(
             status=status, limit=PAGE_SIZE, nested=nested, direction=Sort.DESC,
             after=after.astimezone(UTC) if after else None, until=until,
@@ -328,14 +340,20 @@ def _read_orders(
         if len(page) < PAGE_SIZE:
             return
         last = _timestamp(page[-1].get("submitted_at"))
-        if last is None or len(into) == before:
+        # The next page asks for orders before the last one's time: a page whose last order is not
+        # earlier than until (a broker ignoring until), or one adding nothing, would be asked again.
+        if last is None or len(into) == before or last + timedelta(microseconds=1) >= until:
             raise BrokerUnavailable(
                 f"cannot page through the broker's orders before {until.isoformat()}: "
-                f"{PAGE_SIZE} orders share one submission time, or it lacks one"
+                f"{PAGE_SIZE} orders share one submission time, or it lacks one, or the broker "
+                "ignores until"
             )
         # One microsecond later, so orders sharing the boundary time come again (and are
         # deduplicated) whether the broker reads until as inclusive or not.
         until = last + timedelta(microseconds=1)
+    raise BrokerUnavailable(
+        f"broker kept paging orders past {page_limit} pages of {PAGE_SIZE}: stopped reading"
+    )
 
 
 def _read_fills(

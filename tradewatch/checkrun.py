@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from tradewatch import acks, broker_plugin, catalogue, db, demo, market_hours, reads, rule_settings
+from tradewatch import (
+    acks,
+    broker_plugin,
+    catalogue,
+    db,
+    deadline,
+    demo,
+    market_hours,
+    reads,
+    rule_settings,
+    text,
+)
 from tradewatch.catalogue import desk
 from tradewatch.catalogue.rule import Context, EvaluatedRule, Predicate, Row, RowRule, Rule
 from tradewatch.errors import CheckCannotRun
@@ -119,6 +130,8 @@ class CheckRun:
     _reads: dict[str, ReadResult | BaseException] = field(default_factory=dict)
     _snapshot: BrokerSnapshot | BaseException | None = None
     _symbols: dict[Any, str] | None = None
+    run_deadline: deadline.RunDeadline | None = None  # each check is bounded by what is left of it
+    _locks_limited: bool = False
 
     def __post_init__(self) -> None:
         self.ctx = Context(self.map, self.watched.as_of, self.settings, self.rules.thresholds)
@@ -191,7 +204,11 @@ class CheckRun:
                     self.watched.conn, entity, self.row_rules(entity), self.wants(entity), self.ctx,
                     self.judge.settle, self.settings.findings_cap, self.symbols(),
                 )
-            except (psycopg.Error, reads.CatalogueError) as exc:
+            except psycopg.Error as exc:
+                lost = db.session_lost(self.watched.conn)
+                self._reads[entity] = (self._session_lost(lost) if lost is not None
+                                       else CheckCannotRun(f"cannot read {entity}: {one_line(exc)}"))
+            except reads.CatalogueError as exc:
                 self._reads[entity] = CheckCannotRun(f"cannot read {entity}: {one_line(exc)}")
         found = self._reads[entity]
         if isinstance(found, BaseException):
@@ -212,9 +229,11 @@ class CheckRun:
     # --- verdicts ---------------------------------------------------------------------------
 
     def verdict(self, rule: Rule, case: str | None) -> Verdict:
-        """Judge one check: ignored, not applicable, an error, or its findings."""
+        """Judge one check, within the run's deadline: ignored, not applicable, an error, or its findings."""
         if self.rules.ignored(rule.name):
             return Verdict(rule, case, skipped="ignored: tradewatch_rules sets its severity to ignore")
+        if self.run_deadline is not None and self.run_deadline.passed:
+            return Verdict(rule, case, error=self.run_deadline.before())  # nothing is asked of anyone
         gaps = catalogue.gaps(rule, case, self.map)
         blocking = [gap.reason for gap in gaps if gap.blocks]
         if blocking:
@@ -228,10 +247,26 @@ class CheckRun:
         if rule.broker and self.broker_skipped is not None:
             return self._broker_skipped(rule, case)
         try:
-            with self._failures():
+            with self._failures(), self._in_time():
+                self._limit_locks()
                 return Verdict(rule, case, found=self._findings(rule, case))
         except CheckCannotRun as exc:
             return Verdict(rule, case, error=str(exc))
+
+    def _in_time(self) -> AbstractContextManager[Any]:
+        """The run's deadline around one check (nothing without one)."""
+        return self.run_deadline.bound("this check") if self.run_deadline is not None else nullcontext()
+
+    def _limit_locks(self) -> None:
+        """Before the first check reads: a lock another session holds errors a query after the lock
+        timeout, rather than holding every check on the table to its statement timeout."""
+        if not self._locks_limited:
+            self._locks_limited = True
+            db.limit_lock_waits(self.watched.conn, self.settings.lock_timeout_s)
+
+    @staticmethod
+    def _session_lost(reason: str) -> CheckCannotRun:
+        return CheckCannotRun(f"the database session was lost: {reason}")
 
     def _broker_skipped(self, rule: Rule, case: str | None) -> Verdict:
         """Without broker credentials or a cassette: an error for scheduled jobs, else a skip said once."""
@@ -263,8 +298,17 @@ class CheckRun:
             yield
         except CheckCannotRun:
             raise
+        except deadline.Expired as exc:  # the run's deadline, passed during this check
+            raise CheckCannotRun(exc.message) from None
         except psycopg.Error as exc:
-            raise CheckCannotRun(one_line(exc)) from None
+            lost = db.session_lost(self.watched.conn)
+            raise (self._session_lost(lost) if lost is not None else CheckCannotRun(one_line(exc))) from None
+        except ArithmeticError as exc:  # Decimal's NaN and Infinity refuse to be compared or divided
+            raise CheckCannotRun(f"the rule cannot compute with a value it read (NaN or Infinity): "
+                                 f"{type(exc).__name__}") from None
+        except Exception as exc:  # a value the rule could not handle: an error in one line, not a crash
+            raise CheckCannotRun(f"the rule failed on a value it read: {type(exc).__name__}: "
+                                 f"{text.shown(db.first_line(exc))}") from None
 
     def close(self) -> None:
         """Close the session (and stop the embedded demo server)."""

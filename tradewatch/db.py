@@ -8,18 +8,102 @@ from typing import Any
 from urllib.parse import quote, quote_plus, unquote
 
 import psycopg
-from psycopg import conninfo
+from psycopg import adapt, conninfo
+from psycopg.abc import RV, AdaptContext, PQGen
 
-from tradewatch import text
+from tradewatch import deadline, text
 
 APPLICATION_NAME = "tradewatch"
 URI_SCHEMES = ("postgresql://", "postgres://")
+# How long past its statement timeout a session waits for the server's reply before it takes the
+# link for dead: the server cancels the statement at its timeout and says so within a round trip.
+STATEMENT_GRACE_S = 5.0
+# TCP keepalives find a peer that vanished (~25 s of silence); tcp_user_timeout (ms) drops a link
+# whose sent bytes go unacknowledged for 30 s. A URL's own values for these win.
+LINK_OPTIONS = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+                "tcp_user_timeout": 30000}
+# The text types, and oid 0: what psycopg reads as text any type it has no loader for (enums, ...).
+TEXT_TYPES: tuple[int | str, ...] = (0, "text", "varchar", "bpchar", "name", '"char"')
 # password=value in the key=value form: quoted (with \' inside), or up to the next keyword.
 _KEYWORD_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'?|.*?)(?=\s+\w+\s*=|\s*$)")
 
 
 class DatabaseUnreachable(RuntimeError):
     """The database could not be reached; the message names it without its password."""
+
+
+class SessionLost(psycopg.OperationalError):
+    """The check session is gone (no reply in time, or the link broke): nothing more is asked on it."""
+
+
+class Session(psycopg.Connection[Any]):
+    """A connection whose every round trip is bounded; once one is not answered, the session is lost."""
+
+    statement_timeout_s: float | None = None  # None: round trips are unbounded
+    lost: str | None = None  # why the session was lost, once it was
+
+    def wait(self, gen: PQGen[RV], interval: float = 0.1, timeout: float | None = None) -> RV:
+        """psycopg's wait (every statement, fetch and commit goes through it), within the reply bound."""
+        if self.lost is not None:
+            gen.close()
+            raise SessionLost(self.lost)
+        timeout_s = self.statement_timeout_s
+        seconds = timeout_s + STATEMENT_GRACE_S if timeout_s is not None else None
+        said = (f"no reply from the server within {seconds:g} s (statement timeout {timeout_s:g} s + "
+                f"{STATEMENT_GRACE_S:g} s grace): the link is down or stalled") if seconds else ""
+        with deadline.bounded(seconds, said) as bound:
+            try:
+                return super().wait(gen, interval, timeout)
+            except deadline.Expired as exc:
+                # Cut mid-reply, the protocol state is unknown: close now, so that nothing (a
+                # rollback, psycopg's cancel of a stream) waits on the link again.
+                self._lose(exc.message if exc.bound is bound else f"interrupted: {exc.message}")
+                if exc.bound is bound:
+                    raise SessionLost(exc.message) from None
+                raise
+            except psycopg.OperationalError as exc:
+                if self.broken:  # the server hung up, or the link broke
+                    self._lose(first_line(exc))
+                raise
+
+    def _lose(self, reason: str) -> None:
+        self.lost = reason
+        self.pgconn.finish()
+
+
+class TolerantTextLoader(adapt.Loader):
+    """Text in the connection's encoding; bytes not valid in it (a SQL_ASCII database stores any)
+    are read as UTF-8 with the invalid bytes written as \\xNN escapes, never an error."""
+
+    # Why a loader and not client_encoding=UTF8: on a SQL_ASCII database the server would then refuse
+    # to send a value that is not UTF-8 (the whole read fails); and left alone, psycopg hands such
+    # a database's text over as bytes.
+
+    def __init__(self, oid: int, context: AdaptContext | None = None) -> None:
+        super().__init__(oid, context)
+        encoding = self.connection.info.encoding if self.connection else "utf-8"
+        # SQL_ASCII (psycopg's "ascii") means no encoding at all: UTF-8 is the likeliest intent.
+        self._encoding = "utf-8" if encoding == "ascii" else encoding
+
+    def load(self, data: Any) -> str:
+        """The text, escaped where it is not valid in the encoding."""
+        raw = bytes(data)
+        try:
+            return raw.decode(self._encoding)
+        except UnicodeDecodeError:
+            return raw.decode("utf-8", "backslashreplace")
+
+
+def first_line(exc: BaseException) -> str:
+    """An error's first line, escaped; its type's name when it says nothing."""
+    lines = str(exc).strip().splitlines()
+    return text.one_line(lines[0]) if lines else type(exc).__name__
+
+
+def session_lost(conn: psycopg.Connection) -> str | None:
+    """Why a session was lost (no reply in time, or a broken link); None while it is usable."""
+    lost = getattr(conn, "lost", None)
+    return str(lost) if lost is not None else None
 
 
 @dataclass(frozen=True)
@@ -117,12 +201,21 @@ def connect(
     statement_timeout_s: float | None = None,
     autocommit: bool = True,
 ) -> psycopg.Connection:
-    """Open a connection; a check session is read-only and bounded in time."""
-    options = {"application_name": APPLICATION_NAME, "connect_timeout": 10}
+    """Open a connection with TCP keepalives; a check session is read-only and bounded in time: with
+    a statement timeout, every round trip is given that and a grace, client-side too."""
     try:
-        conn = psycopg.connect(url, autocommit=autocommit, **options)  # type: ignore[arg-type]
+        given = conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        given = {}
+    options: dict[str, Any] = {"application_name": APPLICATION_NAME, "connect_timeout": 10,
+                               **{key: value for key, value in LINK_OPTIONS.items() if key not in given}}
+    try:
+        conn = Session.connect(url, autocommit=autocommit, **options)
     except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
         raise unreachable(url, exc) from None
+    conn.statement_timeout_s = statement_timeout_s
+    for text_type in TEXT_TYPES:
+        conn.adapters.register_loader(text_type, TolerantTextLoader)
     # set_config takes parameters, where SET would need the value spliced into the text.
     if read_only:
         # Every transaction psycopg begins is BEGIN READ ONLY, whatever a function does to the
@@ -141,6 +234,12 @@ def connect(
     if not autocommit:
         conn.commit()
     return conn
+
+
+def limit_lock_waits(conn: psycopg.Connection, lock_timeout_s: float) -> None:
+    """Give up on a lock after lock_timeout_s: a table another session locks errors its checks fast."""
+    timeout_ms = str(round(lock_timeout_s * 1000))
+    conn.execute("SELECT set_config('lock_timeout', %s, false)", (timeout_ms,))
 
 
 def server_info(conn: psycopg.Connection) -> ServerInfo:

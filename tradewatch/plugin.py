@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tradewatch import catalogue, checkrun, settings
+from tradewatch import catalogue, checkrun, deadline, settings, text
 from tradewatch.checkrun import CheckRun, Verdict
 from tradewatch.watched import WatchedDatabase
 
@@ -23,7 +23,13 @@ RUN_METADATA_KEY = pytest.StashKey[dict[str, Any]]()
 VERDICT_KEY = pytest.StashKey[Verdict]()
 COLLECTED_KEY = pytest.StashKey[list[str]]()
 TIMING_KEY = pytest.StashKey[dict[str, float]]()
+DEADLINE_KEY = pytest.StashKey[deadline.RunDeadline]()
 FAILURE_LINES = 5
+# How long after the run's deadline the test loop itself is ended, should something outside any
+# check hang (each check is bounded by the deadline on its own, and ends first).
+LOOP_GRACE_S = 5.0
+# The longest error line a check that could not run shows.
+ERROR_LIMIT = 500
 
 Judge = Callable[..., None]
 
@@ -69,7 +75,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if is_check_run(config) and not config.option.collectonly:
         started = time.perf_counter()
-        start_run(config)
+        # The run's deadline counts from here: connecting and reading the schema are part of the run.
+        run_deadline = deadline.RunDeadline(config.stash[SETTINGS_KEY].run_deadline_s)
+        config.stash[DEADLINE_KEY] = run_deadline
+        try:
+            with run_deadline.bound("start-up (connecting to the database and reading its schema)"):
+                run = start_run(config)
+        except deadline.Expired as exc:
+            config.stash[RUN_ERROR_KEY] = f"tradewatch: {exc.message}"
+            run = None
+        if run is not None:
+            run.run_deadline = run_deadline
         config.stash[TIMING_KEY] = {"connect_s": time.perf_counter() - started}
 
 
@@ -127,7 +143,23 @@ def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
     error = session.config.stash.get(RUN_ERROR_KEY, None)
     if error is not None and not session.config.option.collectonly:
         pytest.exit(error, returncode=pytest.ExitCode.INTERRUPTED)
-    return (yield)
+    run_deadline = session.config.stash.get(DEADLINE_KEY, None)
+    if run_deadline is None:
+        return (yield)
+    # Each check is bounded by the deadline on its own; this ends the loop should anything else hang
+    # (a fixture, a hook): the code under way is interrupted, and pytest stops after it. The checks
+    # left are reported as errors (see _ReportMetadata), and the report is written.
+    said = run_deadline.during("the checks, outside any one check")
+
+    def stop() -> None:
+        run_deadline.cut = True
+        session.shouldstop = f"tradewatch: {said}"
+
+    try:
+        with deadline.bounded(ends=run_deadline.ends + LOOP_GRACE_S, message=said, on_fire=stop):
+            return (yield)
+    except deadline.Expired:
+        pytest.exit(f"tradewatch: {said}", returncode=pytest.ExitCode.INTERRUPTED)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -175,7 +207,7 @@ def judge(request: pytest.FixtureRequest, check_run: CheckRun) -> Judge:
         verdict = check_run.verdict(rule, case)
         request.node.stash[VERDICT_KEY] = check_run.verdicts[request.node.nodeid] = verdict
         if verdict.error is not None:
-            pytest.fail(f"check could not run: {verdict.error}", pytrace=False)
+            pytest.fail(f"check could not run: {text.shown(verdict.error, ERROR_LIMIT)}", pytrace=False)
         if verdict.not_applicable is not None:
             pytest.skip(f"not applicable: {verdict.not_applicable}")
         if verdict.skipped is not None:
@@ -247,12 +279,19 @@ class _ReportMetadata:
         for test in json_report.get("tests", []):
             if "error" in test.get("metadata", {}):
                 test["outcome"] = "error"
-        why = (self.config.stash.get(RUN_ERROR_KEY, None) or "tradewatch: the run ended before this check ran"
-               ).removeprefix("tradewatch: ")
+        run_deadline = self.config.stash.get(DEADLINE_KEY, None)
+        cut = run_deadline is not None and run_deadline.cut
+        ended = deadline.BEFORE if cut else "the run ended before this check ran"
+        why = (self.config.stash.get(RUN_ERROR_KEY, None) or ended).removeprefix("tradewatch: ")
         for nodeid in self.config.stash.get(COLLECTED_KEY, []):
             if nodeid not in reported:
                 json_report.setdefault("tests", []).append(
                     {"nodeid": nodeid, "outcome": "error", "metadata": {"error": why}})
+        if cut and run_deadline is not None and "error" not in json_report["tradewatch"]:
+            errored = sum(test["outcome"] == "error" for test in json_report.get("tests", []))
+            json_report["tradewatch"]["error"] = (
+                f"the run deadline ({run_deadline.seconds:g} s, --run-deadline) passed: "
+                f"{errored} check(s) could not run")
 
 
 def run_description(config: pytest.Config) -> dict[str, Any]:

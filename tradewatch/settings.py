@@ -412,6 +412,25 @@ SPECS: tuple[SettingSpec, ...] = (
         parse_text,
         env="ALPACA_BASE_URL",
     ),
+    SettingSpec(
+        "run_deadline_s",
+        "seconds the whole run may take, from start-up: a check it cuts, and every check after it, "
+        "is an error, and the report is written",
+        parse_positive_float,
+        default="240",
+        ini="tradewatch_run_deadline",
+        cli="--run-deadline",
+        env="TRADEWATCH_RUN_DEADLINE",
+    ),
+    SettingSpec(
+        "lock_timeout_s",
+        "seconds a check query waits for a lock another session holds before it errors",
+        parse_positive_float,
+        default="5",
+        ini="tradewatch_lock_timeout",
+        cli="--lock-timeout",
+        env="TRADEWATCH_LOCK_TIMEOUT",
+    ),
 )
 
 
@@ -453,6 +472,8 @@ class Settings:
     alpaca_secret_key: str | None
     alpaca_paper: bool
     alpaca_base_url: str | None
+    run_deadline_s: float
+    lock_timeout_s: float
 
     @property
     def market(self) -> Market | None:

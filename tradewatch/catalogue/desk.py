@@ -54,5 +54,5 @@ def figures(orders: list[Row] | None, positions: list[Row] | None) -> dict[str, 
             live = row["status_meaning"] in v.LIVE_POSITION_STATUSES
             value = row["unrealized_pnl"] if live else row["realized_pnl"]
             pnl += Decimal(value) if value is not None else Decimal(0)
-        desk["daily_pnl"] = jsonable(pnl)
+        desk["daily_pnl"] = jsonable(pnl) if pnl.is_finite() else None  # a NaN P&L is no figure
     return desk
