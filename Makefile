@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 
 .PHONY: checks test lint bench clean
 
-$(BIN)/tradewatch: pyproject.toml
+$(BIN)/tradewatch: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -22,6 +22,16 @@ SEEDS_DIR = CHECKOUT / "fixtures" / "seeds"
 QUICK_RUN = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Every warning fails a self-test, but those pytest.ini ignores; and the slow marker."""
+    # First in the list, so the ini's ignore lines, applied after it, still win. The checks run
+    # without it: a dependency's warning must never turn a checks run into an error.
+    filters = config.getini("filterwarnings")
+    assert isinstance(filters, list)
+    filters.insert(0, "error")
+    config.addinivalue_line("markers", "slow: builds and installs the package (make test runs it)")
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[ScratchServer]:
     """DATABASE_URL's server when set, else one embedded server for the whole run."""

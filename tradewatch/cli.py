@@ -7,12 +7,13 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
 from typing import NoReturn
 
 from tradewatch import text
 
 # Each module has add_parser(subparsers) and run(args) -> exit code.
-COMMANDS = ("migrate", "summary", "alert", "fixes", "html", "metrics", "ack")
+COMMANDS = ("check", "migrate", "summary", "alert", "fixes", "html", "metrics", "ack")
 
 
 class UsageError(Exception):
@@ -30,6 +31,7 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run one subcommand; return its exit code (64 for a usage error)."""
     parser = _Parser(prog="tradewatch", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('tradewatch')}")
     subparsers = parser.add_subparsers(dest="command", required=True)  # Subparsers are _Parsers too.
     modules = {name: importlib.import_module(f"tradewatch.commands.{name}") for name in COMMANDS}
     for module in modules.values():

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
-CHECKOUT = Path(__file__).resolve().parent.parent
-DEMO_SQL = CHECKOUT / "fixtures" / "demo.sql"
-DEMO_CASSETTE = CHECKOUT / "cassettes" / "demo.yaml"
+from tradewatch import resources
+
+# The checkout, or the installed package's copy of its files (see tradewatch.resources).
+CHECKOUT = resources.ROOT
+DEMO_SQL = resources.DEMO_SQL
+DEMO_CASSETTE = resources.DEMO_CASSETTE
 # The demo data and cassette describe the desk at this moment (mid-session, New York).
 DEMO_AS_OF = datetime.fromisoformat("2025-12-31T11:00:00-05:00")
 

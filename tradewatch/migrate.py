@@ -13,9 +13,10 @@ import psycopg
 from psycopg import conninfo
 from yoyo import get_backend, read_migrations
 
-from tradewatch import db
+from tradewatch import db, resources
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# The checkout's migrations/, or the installed package's copy (see tradewatch.resources).
+MIGRATIONS_DIR = resources.MIGRATIONS
 # The migrations a database already at Phase 1 has had by hand.
 PHASE1_IDS = ("0001.base-schema", "0002.orders-table")
 
@@ -42,11 +43,11 @@ def yoyo_url(url: str) -> str:
 
 
 def migrations_dir() -> Path:
-    """The migrations folder of this checkout, or a clear error where it is missing."""
+    """The migrations folder (the checkout's or the package's), or a clear error where it is missing."""
     if not MIGRATIONS_DIR.is_dir():
         raise FileNotFoundError(
-            f"expected the migrations in {MIGRATIONS_DIR}; install tradewatch from its checkout "
-            "(pip install -e .) so the package can find them"
+            f"expected the migrations in {MIGRATIONS_DIR}; reinstall tradewatch from a wheel or its "
+            "checkout (pip install .), whose build copies them into the package"
         )
     return MIGRATIONS_DIR
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Generator, Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -10,9 +11,18 @@ from typing import Any
 
 import pytest
 
-from tradewatch import catalogue, checkrun, deadline, settings, text
-from tradewatch.checkrun import CheckRun, Verdict
-from tradewatch.watched import WatchedDatabase
+# Every pytest run of an environment holding tradewatch loads this plugin, its entry points in any
+# order. pytest-recording comes first: it has vcr's matchers rewritten, which pytest can do only
+# before vcr is imported (else it warns). And a dependency's deprecation notice on import
+# (alpaca-py's websockets.legacy) is kept out of other projects' runs, where warnings may be errors.
+import pytest_recording  # noqa: F401
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore", PendingDeprecationWarning)
+    from tradewatch import catalogue, checkrun, deadline, resources, settings, text
+    from tradewatch.checkrun import CheckRun, Verdict
+    from tradewatch.watched import WatchedDatabase
 
 pytest_plugins = ["tradewatch.terminal"]
 
@@ -43,13 +53,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Resolve the settings once and, for a checks run, turn on the JSON report."""
     config.addinivalue_line("markers", f"{catalogue.MARKER}(name): the catalogue rule a check judges")
+    checks = is_check_run(config)
     try:
         resolved = settings.resolve_from_pytest(config)
     except settings.SettingError as exc:
+        if not checks:
+            return  # Another project's tests: tradewatch's settings are none of their business.
         raise pytest.UsageError(f"tradewatch: {exc}") from None
     config.stash[SETTINGS_KEY] = resolved
     config.stash[RUN_METADATA_KEY] = {}
-    if not is_check_run(config):
+    # Listing the checks is no run: no report is written, and the last run's is kept.
+    if not checks or config.option.collectonly:
         return
     # An explicit --json-report keeps its own file; otherwise the report setting decides.
     if resolved.report_path and not getattr(config.option, "json_report", True):
@@ -57,15 +71,26 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.json_report_file = str(Path(config.rootpath, resolved.report_path))
         # Whatever happens next, the report on disk is this run's, never the last one's.
         Path(config.option.json_report_file).unlink(missing_ok=True)
+    if _distributed(config):
+        raise pytest.UsageError(
+            "tradewatch: the checks cannot run under pytest-xdist (-n, --dist): a run reads each table "
+            "once and takes one broker snapshot, shared by every check; run them in one process")
     config.pluginmanager.register(_ReportMetadata(config), "tradewatch-report-metadata")
 
 
+def _distributed(config: pytest.Config) -> bool:
+    """Whether pytest-xdist would spread this run over workers (or this is one of its workers)."""
+    # xdist turns -n N into --dist load before pytest_configure; -n 0 leaves it "no".
+    return getattr(config.option, "dist", "no") != "no" or hasattr(config, "workerinput")
+
+
 def is_check_run(config: pytest.Config) -> bool:
-    """Whether this run collects the checks (not only the suite's own self-tests)."""
-    checks_dir = config.rootpath / "checks"
+    """Whether this run collects tradewatch's checks (not the self-tests, nor another project's tests)."""
+    folders = resources.checks_folders(config.rootpath)
     for arg in config.args:
         path = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
-        if path == checks_dir or checks_dir in path.parents:
+        # The package's shipped folder whole is what `tradewatch check` names: the checks and their data.
+        if path == resources.SHIPPED or any(path == folder or folder in path.parents for folder in folders):
             return True
     return False
 
