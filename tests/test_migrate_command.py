@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from psycopg import conninfo
 
+from tests.db_checksum import checksum
 from tests.pg import ScratchServer, run_sql
 from tradewatch import cli, migrate
 
@@ -23,7 +24,9 @@ def test_status_lists_every_migration(empty_db: str, capsys: pytest.CaptureFixtu
 def test_nothing_is_written_without_yes_off_a_terminal(
     empty_db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Under pytest stdin is not a terminal: the command must refuse, not hang or write.
+    # Under pytest stdin is not a terminal: the command must refuse, not hang or write (not even
+    # yoyo's own tables).
+    before = checksum(empty_db)
     assert cli.main(["migrate", "apply", "--database-url", _with_password(empty_db)]) == 1
     out = capsys.readouterr()
     assert "apply: 0001.base-schema" in out.out
@@ -32,6 +35,7 @@ def test_nothing_is_written_without_yes_off_a_terminal(
     assert "pass --yes" in out.err
     assert "s3cret-pw" not in out.out + out.err
     assert not any(state.applied for state in migrate.status(empty_db))
+    assert checksum(empty_db) == before
 
 
 def test_apply_and_rollback_with_yes(empty_db: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -65,10 +69,13 @@ def test_a_refused_migration_says_why_in_one_line(
         INSERT INTO positions (position_id, cycle_id, security_id, side, quantity, entry_price,
                                alpaca_order_id) VALUES (7, 'c', 1, 'long', 1, 1, 'lost-id');
     """)
+    before = checksum(empty_db)
     assert cli.main(["migrate", "apply", "--yes", "--database-url", empty_db]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert "refusing to drop positions.alpaca_order_id: positions 7" in err[0]
+    assert err[0].startswith("tradewatch migrate: 0005.drop-legacy-columns: refusing to drop "
+                             "positions.alpaca_order_id: positions 7")
+    assert checksum(empty_db) == before
 
 
 @pytest.mark.parametrize(

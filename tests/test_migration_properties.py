@@ -1,12 +1,14 @@
-"""Property: after 0003 every order's side follows the mapping table; entry orders are untouched."""
+"""Properties of 0003: every order's side follows the mapping table, and its rollback restores every order."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg.types.json import Jsonb
 
 from tradewatch import migrate, vocabulary
 
@@ -88,3 +90,70 @@ def _insert_order(conn: psycopg.Connection, order_id: int, position_id: int | No
         (order_id, position_id, parent_id, side, order_type, 1 if filled else 0,
          "filled" if filled else "rejected", START + timedelta(minutes=minutes)),
     )
+
+
+ORDER_PURPOSE_ROLLBACK_SQL = (migrate.MIGRATIONS_DIR / "0003.order-purpose.rollback.sql").read_text()
+# An order's metadata before Phase 2: NULL (the desk's Phase 1 wrote new orders so), empty, or not.
+metadatas = st.sampled_from([None, {}, {"migrated_from": "positions"}, {"note": None}])
+# Where the desk's own Phase 2 added order_purpose first: what it holds (None: NULL).
+desk_purposes = st.sampled_from([None, "entry", "exit", "stop_loss", "take_profit"])
+later_orders_with_metadata = st.tuples(
+    st.sampled_from(sorted(LATER_KINDS)), sides, st.booleans(), metadatas, desk_purposes,
+)
+books = st.lists(
+    st.tuples(st.sampled_from(vocabulary.POSITION_SIDES), sides, metadatas, desk_purposes,
+              st.lists(later_orders_with_metadata, max_size=4)),
+    min_size=1, max_size=5,
+)
+WholeOrders = dict[int, tuple[object, ...]]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(book=books, column_was_there=st.booleans())
+def test_rolling_back_phase2_restores_every_order_it_changed(
+    phase1_db: str, book: list[Any], column_was_there: bool
+) -> None:
+    with psycopg.connect(phase1_db) as conn, conn.transaction(force_rollback=True):
+        # As the desk's Phase 1 left it: metadata nullable; and maybe the guide's order_purpose.
+        conn.execute("ALTER TABLE orders ALTER COLUMN metadata DROP NOT NULL")
+        if column_was_there:
+            conn.execute("ALTER TABLE orders ADD COLUMN order_purpose VARCHAR(20)")
+        conn.execute("INSERT INTO securities (security_id, symbol) VALUES (1, 'SYM')")
+        conn.execute("INSERT INTO trading_cycles (cycle_id) VALUES ('c')")
+        ids = iter(range(1, 1000))
+        for position_id, (position_side, entry_side, entry_meta, entry_purpose, later) in enumerate(book, 1):
+            conn.execute(
+                "INSERT INTO positions (position_id, cycle_id, security_id, side, quantity, entry_price)"
+                " VALUES (%s, 'c', 1, %s, 1, 1)", (position_id, position_side),
+            )
+            entry_id = next(ids)
+            _insert_order(conn, entry_id, position_id, None, "market", entry_side, 0, filled=True)
+            _set(conn, entry_id, entry_meta, entry_purpose if column_was_there else None)
+            for minute, (kind, side, filled, meta, purpose) in enumerate(later, 1):
+                is_leg, order_type, _ = LATER_KINDS[kind]
+                order_id = next(ids)
+                _insert_order(conn, order_id, position_id, entry_id if is_leg else None,
+                              order_type, side, minute, filled=filled)
+                _set(conn, order_id, meta, purpose if column_was_there else None)
+        before = _whole_orders(conn)
+        conn.execute(ORDER_PURPOSE_SQL)
+        changed = _whole_orders(conn) != before
+        conn.execute(ORDER_PURPOSE_ROLLBACK_SQL)
+        after = _whole_orders(conn)
+    assert after == before, "the rollback did not restore every order 0003 changed"
+    assert changed or all(purpose is not None for *_, purpose in before.values())
+
+
+def _set(conn: psycopg.Connection, order_id: int, metadata: object, purpose: str | None) -> None:
+    """Give an order its metadata (None: SQL NULL) and, where the column is there, its purpose."""
+    conn.execute("UPDATE orders SET metadata = %s WHERE order_id = %s",
+                 (None if metadata is None else Jsonb(metadata), order_id))
+    if purpose is not None:
+        conn.execute("UPDATE orders SET order_purpose = %s WHERE order_id = %s", (purpose, order_id))
+
+
+def _whole_orders(conn: psycopg.Connection) -> WholeOrders:
+    """Every order's side, metadata and (where the column exists) purpose, by id."""
+    rows = conn.execute("SELECT order_id, side, metadata, to_jsonb(o) -> 'order_purpose',"
+                        " to_jsonb(o) ? 'order_purpose' FROM orders o").fetchall()
+    return {row[0]: tuple(row[1:]) for row in rows}

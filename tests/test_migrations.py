@@ -176,3 +176,58 @@ def test_baseline_adopts_a_phase1_database_without_rerunning(pg_server: ScratchS
     assert [s.applied for s in migrate.status(url)][:5] == [True, True, False, False, False]
     applied = migrate.apply(url)
     assert applied[:3] == ["0003.order-purpose", "0004.pipeline-status-view", "0005.drop-legacy-columns"]
+
+
+def test_rolling_back_phase2_restores_sides_where_metadata_was_null(empty_db: str) -> None:
+    migrate.apply(empty_db, target="0002.orders-table")
+    # The desk's Phase 1 left metadata nullable and wrote new orders with it NULL.
+    run_sql(empty_db, """
+        ALTER TABLE orders ALTER COLUMN metadata DROP NOT NULL;
+        INSERT INTO securities (security_id, symbol) VALUES (1, 'AAPL');
+        INSERT INTO trading_cycles (cycle_id) VALUES ('c');
+        INSERT INTO positions (position_id, cycle_id, security_id, side, quantity, entry_price)
+        VALUES (1, 'c', 1, 'long', 10, 250), (2, 'c', 1, 'short', 5, 250);
+        INSERT INTO orders (order_id, position_id, security_id, parent_order_id, side, order_type,
+                            quantity, filled_qty, status, created_at, metadata) VALUES
+            (1, 1, 1, NULL, 'buy', 'market', 10, 10, 'filled', '2025-12-30 10:00-05', NULL),
+            (2, 1, 1, 1, 'buy', 'stop', 10, 0, 'held', '2025-12-30 10:00-05', NULL),
+            (3, 1, 1, NULL, 'buy', 'market', 10, 10, 'filled', '2025-12-30 11:00-05', '{}'),
+            (4, 2, 1, NULL, 'sell', 'market', 5, 5, 'filled', '2025-12-30 10:00-05', NULL),
+            (5, 2, 1, NULL, 'sell', 'market', 5, 5, 'filled', '2025-12-30 11:00-05',
+             '{"migrated_from": "positions"}'),
+            (6, 2, 1, NULL, 'buy', 'market', 5, 5, 'filled', '2025-12-30 12:00-05', NULL);
+    """)
+    query = "SELECT order_id, side, metadata FROM orders ORDER BY order_id"
+    before = _rows(empty_db, query)
+    migrate.apply(empty_db, target="0003.order-purpose")
+    changed = {row[0]: row[1:] for row in _rows(empty_db, query)}
+    assert changed[2] == ("sell", {"side_before_phase2": "buy", "metadata_null_before_phase2": True})
+    assert changed[3] == ("sell", {"side_before_phase2": "buy"})
+    assert changed[5] == ("buy", {"migrated_from": "positions", "side_before_phase2": "sell"})
+    assert changed[6] == ("buy", None)  # Already the closing side: untouched.
+    migrate.rollback(empty_db)
+    assert _rows(empty_db, query) == before
+
+
+def test_rolling_back_phase2_keeps_an_order_purpose_it_did_not_add(empty_db: str) -> None:
+    migrate.apply(empty_db, target="0002.orders-table")
+    # The seed guide's own Phase 2 added order_purpose and filled it; a later order has none.
+    run_sql(empty_db, """
+        ALTER TABLE orders ADD COLUMN order_purpose VARCHAR(20);
+        INSERT INTO securities (security_id, symbol) VALUES (1, 'AAPL');
+        INSERT INTO trading_cycles (cycle_id) VALUES ('c');
+        INSERT INTO positions (position_id, cycle_id, security_id, side, quantity, entry_price)
+        VALUES (1, 'c', 1, 'long', 10, 250);
+        INSERT INTO orders (order_id, position_id, security_id, side, order_type, quantity,
+                            filled_qty, status, created_at, order_purpose) VALUES
+            (1, 1, 1, 'buy', 'market', 10, 10, 'filled', '2025-12-30 10:00-05', 'entry'),
+            (2, 1, 1, 'sell', 'market', 10, 10, 'filled', '2025-12-30 11:00-05', 'exit'),
+            (3, 1, 1, 'buy', 'market', 10, 10, 'filled', '2025-12-30 12:00-05', NULL);
+    """)
+    query = "SELECT order_id, side, order_purpose, metadata FROM orders ORDER BY order_id"
+    before = _rows(empty_db, query)
+    migrate.apply(empty_db, target="0003.order-purpose")
+    assert _rows(empty_db, query)[2] == (3, "sell", "exit", {"purpose_set_by_phase2": True,
+                                                             "side_before_phase2": "buy"})
+    migrate.rollback(empty_db)
+    assert _rows(empty_db, query) == before

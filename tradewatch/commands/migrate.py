@@ -26,13 +26,13 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--to", dest="target", metavar="ID",
                         help="apply up to ID; roll back down to ID ('zero' for all)")
     parser.add_argument("--baseline", action="store_true",
-                        help="adopt a database already at Phase 1: record 0001-0002 as applied "
-                             "without running them, then apply the rest")
+                        help="adopt a database already at Phase 1: check that it has what 0001-0002 "
+                             "make, record them as applied without running them, then apply the rest")
     parser.add_argument("--yes", action="store_true", help="do not ask before writing")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Show the plan, ask, then write; status only reads."""
+    """Show the plan, ask, then write; status only reads, and every refusal writes nothing."""
     if not args.database_url:
         print("tradewatch migrate: set DATABASE_URL or pass --database-url", file=sys.stderr)
         return os.EX_USAGE
@@ -40,7 +40,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _run(args, url, where)
     except (migrate.MigrationError, ValueError) as exc:
-        print(f"tradewatch migrate: {exc}", file=sys.stderr)
+        # One line per problem, each naming the migration it comes from.
+        problems = exc.problems if isinstance(exc, migrate.MigrationError) else [str(exc)]
+        for problem in problems:
+            print(f"tradewatch migrate: {problem}", file=sys.stderr)
         return 1
     except db.DatabaseUnreachable as exc:
         print(f"tradewatch migrate: {exc}", file=sys.stderr)
@@ -48,20 +51,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, url: str, where: str) -> int:
+    state = migrate.inspect(url)
+    refusal = migrate.layout_refusal(state)
     if args.action == "status":
-        for state in migrate.status(url):
-            print(f"{'applied' if state.applied else 'pending'}  {state.id}")
+        if refusal:
+            # Information, not a failure: the layout is simply not one tradewatch migrates.
+            print(f"tradewatch migrate: {where}: {refusal}")
+            return 0
+        for each in state.states:
+            print(f"{_state_word(each)}  {each.id}")
         return 0
+    target = migrate.resolve_id(state.ids, args.target)
     if args.action == "apply":
-        target = migrate.resolve_id(url, args.target)
-        marked = list(migrate.PHASE1_IDS) if args.baseline else []
-        plan = [i for i in migrate.pending_ids(url, target=target) if i not in marked]
-        lines = [f"record as applied (not run): {i}" for i in marked]
-        lines += [f"apply: {i}" for i in plan]
+        plan = migrate.plan_apply(state, target, baseline=args.baseline)
+        lines = [f"record as applied (not run): {i}" for i in plan.baseline]
+        lines += [f"apply: {i}" for i in plan.apply]
     else:
-        target = migrate.resolve_id(url, args.target)
-        plan = migrate.rollback_ids(url, target=target)
-        lines = [f"roll back: {i}" for i in plan]
+        plan = migrate.plan_rollback(state, target)
+        lines = [f"roll back: {i}" for i in plan.rollback]
     if not lines:
         print(f"{where}: nothing to do")
         return 0
@@ -72,14 +79,21 @@ def _run(args: argparse.Namespace, url: str, where: str) -> int:
         print("Nothing written.")
         return 1
     if args.action == "apply":
-        if args.baseline:
-            migrate.baseline(url)
+        if plan.baseline:
+            print(f"recorded {len(migrate.baseline(url))} migration(s) as applied (not run)")
         done = migrate.apply(url, target=target)
         print(f"applied {len(done)} migration(s)")
     else:
         done = migrate.rollback(url, target=target)
         print(f"rolled back {len(done)} migration(s)")
     return 0
+
+
+def _state_word(state: migrate.MigrationState) -> str:
+    """applied, baselined (recorded by --baseline, never run here) or pending."""
+    if state.baselined:
+        return "baselined"
+    return "applied" if state.applied else "pending"
 
 
 def _backup_command(url: str) -> str:
