@@ -172,3 +172,67 @@ def test_required_database_missing_is_a_hard_error(
     output = "\n".join(result.outlines + result.errlines)
     assert "DATABASE_URL is not set" in output
     assert no_demo_server == []
+
+
+# A function a view calls: its first call turns the session's read-only default off, every later call
+# tries to write. Only a transaction begun READ ONLY (not the session default) stops the second.
+FLIP_THEN_WRITE = """
+CREATE TABLE canary (written_at timestamptz);
+CREATE FUNCTION tw_flip() RETURNS integer LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('tw.flipped', true) = 'yes' THEN
+        BEGIN
+            INSERT INTO canary VALUES (now());
+        EXCEPTION WHEN read_only_sql_transaction THEN
+            PERFORM set_config('tw.refused', 'yes', false);
+        END;
+    ELSE
+        PERFORM set_config('tw.flipped', 'yes', false);
+        PERFORM set_config('default_transaction_read_only', 'off', false);
+    END IF;
+    RETURN 1;
+END $$;
+"""
+CALLS_FLIP = """
+DO $$ BEGIN
+    EXECUTE format('CREATE OR REPLACE VIEW v_trade_pipeline_status AS '
+                   'SELECT *, tw_flip() AS tw_flip FROM (%s) AS v',
+                   rtrim(pg_get_viewdef('v_trade_pipeline_status'), ';'));
+END $$;
+"""
+
+
+@pytest.fixture
+def flipping(pg_server: ScratchServer, migrated_template: str) -> str:
+    """A clean database whose pipeline view turns the read-only default off, then writes."""
+    url = pg_server.create(template=migrated_template)
+    run_sql_file(url, SEEDS_DIR / "clean.sql")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(FLIP_THEN_WRITE)
+        conn.execute(CALLS_FLIP)
+    return url
+
+
+def _canary(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row: Any = conn.execute("SELECT count(*) FROM canary").fetchone()
+        return int(row[0])
+
+
+def test_a_function_that_turns_the_default_off_still_cannot_write(flipping: str) -> None:
+    """Every transaction of a check session begins READ ONLY: the session's default is not the guard."""
+    # What the default alone would allow: the second call writes.
+    with psycopg.connect(flipping, autocommit=True, options="-c default_transaction_read_only=on") as conn:
+        conn.execute("SELECT tw_flip()")
+        conn.execute("SELECT tw_flip()")
+    assert _canary(flipping) == 1
+    with psycopg.connect(flipping, autocommit=True) as conn:
+        conn.execute("TRUNCATE canary")
+
+    with db.connect(flipping, read_only=True, statement_timeout_s=5) as conn:
+        for _ in range(2):
+            with conn.transaction():
+                conn.execute("SELECT tw_flip()")
+        refused: Any = conn.execute("SELECT current_setting('tw.refused', true)").fetchone()
+    assert (_canary(flipping), refused[0]) == (0, "yes")
+

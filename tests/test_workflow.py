@@ -109,7 +109,7 @@ def test_steps_run_checks_then_always_render_report_summarize_and_alert() -> Non
     assert [at[key] for key in order] == sorted(at.values())
     checks = steps[at["pytest checks/"]]
     assert "--require-database" in checks["run"]
-    for name in ("DATABASE_URL", "ALPACA_API_KEY", "ALPACA_SECRET_KEY"):
+    for name in ("DATABASE_URL", "ALPACA_API_KEY", "ALPACA_SECRET_KEY", "TRADEWATCH_HEARTBEAT_URL"):
         assert checks["env"][name] == f"${{{{ secrets.{name} }}}}"
     assert steps[at["tradewatch html"]]["run"].split() == [
         "tradewatch", "html", "reports/tradewatch.json", "-o", "reports/tradewatch.html"]
@@ -132,3 +132,6 @@ def test_cron_example_is_a_usable_crontab() -> None:
         assert part in command, part
     done = subprocess.run(["bash", "-n", "-c", command], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+    # The environment file it sources, exported to pytest (set -a), names the heartbeat.
+    assert "set -a && . /etc/tradewatch.env" in command
+    assert "TRADEWATCH_HEARTBEAT_URL=" in text

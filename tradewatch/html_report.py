@@ -73,6 +73,7 @@ class Page:
     omitted: int
     errored: Rows
     problems: list[str]  # Why the run is an ERROR, one line each (report.problems).
+    why: list[str]  # The same, less the run's own error when the page shows it apart.
     not_applicable: list[tuple[str, str, str]]
     acknowledged: list[FindingView]
     stale_acknowledgements: list[Rows]
@@ -185,6 +186,8 @@ def page(loaded: report.Report) -> Page:
         omitted=summary["issues_omitted"],
         errored=errored,
         problems=[shown(problem) for problem in summary["errors"]],
+        # The run's own error leads report.problems and has its own box: "why" is the next reason.
+        why=[shown(problem) for problem in summary["errors"][1 if meta.get("error") else 0:]],
         not_applicable=_not_applicable(loaded),
         acknowledged=[_finding(issue) for issue in _ordered(acknowledged)],
         stale_acknowledgements=[rows(entry) for entry in stale if isinstance(entry, Mapping)],

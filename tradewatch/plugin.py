@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from collections.abc import Callable, Generator, Iterator
@@ -20,7 +21,7 @@ import pytest_recording  # noqa: F401
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     warnings.simplefilter("ignore", PendingDeprecationWarning)
-    from tradewatch import catalogue, checkrun, deadline, resources, settings, text
+    from tradewatch import catalogue, checkrun, deadline, heartbeat, resources, settings, text
     from tradewatch.checkrun import CheckRun, Verdict
     from tradewatch.watched import WatchedDatabase
 
@@ -34,6 +35,7 @@ VERDICT_KEY = pytest.StashKey[Verdict]()
 COLLECTED_KEY = pytest.StashKey[list[str]]()
 TIMING_KEY = pytest.StashKey[dict[str, float]]()
 DEADLINE_KEY = pytest.StashKey[deadline.RunDeadline]()
+EXIT_KEY = pytest.StashKey[int]()
 FAILURE_LINES = 5
 # How long after the run's deadline the test loop itself is ended, should something outside any
 # check hang (each check is bounded by the deadline on its own, and ends first).
@@ -187,12 +189,33 @@ def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
         pytest.exit(f"tradewatch: {said}", returncode=pytest.ExitCode.INTERRUPTED)
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Keep pytest's exit status for the heartbeat of a run that writes no report."""
+    session.config.stash[EXIT_KEY] = int(exitstatus)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Close the session and stop the embedded server, also after Ctrl-C."""
+    """Close the session and stop the embedded server, also after Ctrl-C; then send the heartbeat."""
     run = config.stash.get(RUN_KEY, None)
     if run is not None:
         del config.stash[RUN_KEY]
         run.close()
+    resolved = config.stash.get(SETTINGS_KEY, None)
+    listing = config.option.collectonly
+    if resolved is not None and resolved.heartbeat_url and is_check_run(config) and not listing:
+        _beat(config, resolved.heartbeat_url)
+
+
+def _beat(config: pytest.Config, url: str) -> None:
+    """Ping the heartbeat with this run's outcome, read back from the report pytest has just written."""
+    option = config.option
+    written = getattr(option, "json_report", False) and getattr(option, "json_report_file", None)
+    beat = heartbeat.of_report(Path(written) if written else None,
+                               config.stash.get(EXIT_KEY, pytest.ExitCode.INTERRUPTED))
+    problem = heartbeat.send(url, beat)
+    # Not a check's outcome: one line on stderr, and the exit status stays the run's.
+    said = problem or f"heartbeat sent to {heartbeat.where(url)} ({'fail' if beat.failed else 'ok'})"
+    print(f"tradewatch: {said}", file=sys.stderr)
 
 
 def _rule_of(item: pytest.Item) -> catalogue.Rule | None:

@@ -135,6 +135,9 @@ def problems(
 ) -> list[str]:
     """Why the run cannot be trusted as a whole, one line each; empty when it can."""
     found: list[str] = []
+    said = report["tradewatch"].get("error")
+    if said:  # The run's own reason (unreachable, a deadline passed) says most: it comes first.
+        found.append(_one_line(str(said)))
     code = report["exitcode"]
     if code not in (0, 1):
         name = PYTEST_EXIT_NAMES.get(code, "failed")

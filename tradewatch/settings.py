@@ -431,6 +431,15 @@ SPECS: tuple[SettingSpec, ...] = (
         cli="--lock-timeout",
         env="TRADEWATCH_LOCK_TIMEOUT",
     ),
+    SettingSpec(
+        "heartbeat_url",
+        "healthchecks-style URL pinged after every checks run: as is when the run completed, its /fail "
+        "when it is an ERROR (secret: only its host is ever shown)",
+        parse_text,
+        ini="tradewatch_heartbeat_url",
+        cli="--heartbeat-url",
+        env="TRADEWATCH_HEARTBEAT_URL",
+    ),
 )
 
 
@@ -474,6 +483,7 @@ class Settings:
     alpaca_base_url: str | None
     run_deadline_s: float
     lock_timeout_s: float
+    heartbeat_url: str | None
 
     @property
     def market(self) -> Market | None:
@@ -486,8 +496,9 @@ class Settings:
         # Keep the broker keys and the database password out of tracebacks (--showlocals) and logs.
         from tradewatch.db import describe  # Imported here: only the repr needs it.
 
+        hidden = ("alpaca_api_key", "alpaca_secret_key", "heartbeat_url")
         shown = {
-            key: ("***" if key in ("alpaca_api_key", "alpaca_secret_key") and value else value)
+            key: ("***" if key in hidden and value else value)
             for key, value in vars(self).items()
         }
         if self.database_url:
