@@ -13,7 +13,8 @@ from setuptools.command.build_py import build_py
 
 # What `tradewatch check` and `tradewatch migrate` need outside a checkout. The checkout's
 # top-level folders stay the one source: these are copied at build time, never committed twice.
-SHIPPED = ("pytest.ini", "checks/*.py", "migrations/*.sql", "fixtures/demo.sql", "cassettes/demo.yaml")
+SHIPPED = ("pytest.ini", "checks/*.py", "migrations/*.sql", "fixtures/demo.sql",
+           "fixtures/demo-layouts/*.sql", "fixtures/layouts/*/schema.sql", "cassettes/demo.yaml")
 # Where they go in the package (tradewatch.resources finds them there).
 SHIPPED_DIR = Path("tradewatch", "shipped")
 

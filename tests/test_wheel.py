@@ -31,7 +31,8 @@ pytestmark = pytest.mark.slow
 # What the checkout holds besides its sources: never copied into the build.
 NOT_SOURCES = shutil.ignore_patterns(".venv", ".git", "build", "dist", "reports", "*.egg-info",
                                      "__pycache__", ".*_cache", ".hypothesis", "node_modules")
-SHIPPED = ("pytest.ini", "checks/*.py", "migrations/*.sql", "fixtures/demo.sql", "cassettes/demo.yaml")
+SHIPPED = ("pytest.ini", "checks/*.py", "migrations/*.sql", "fixtures/demo.sql",
+           "fixtures/demo-layouts/*.sql", "fixtures/layouts/*/schema.sql", "cassettes/demo.yaml")
 # The demo's planted defects (fixtures/README.md), database and broker.
 DEMO_TYPES = {"CYCLE_STALE", "WRONG_ORDER_SIDE", "ORDER_PURPOSE_MISSING", "STUCK_ORDER", "UNLINKED_ORDER",
               "UNKNOWN_ORDER_STATUS", "STALE_POSITION_DATA", "PHANTOM_POSITION", "ORPHAN_POSITION",
@@ -157,6 +158,15 @@ def test_check_runs_the_embedded_demo_from_any_folder(venv: Path, tmp_path: Path
                    env=_clean_env())
     assert summary.returncode == 2, summary.stderr
     assert json.loads(summary.stdout)["summary"]["status"] == "CRITICAL"
+
+
+def test_check_runs_the_demo_in_a_later_layout(venv: Path, tmp_path: Path) -> None:
+    done = _run([str(venv / "bin" / "tradewatch"), "check", "-p", "no:cacheprovider",
+                 "--profile=catalyst-2026-04"], cwd=tmp_path, env=_clean_env())
+    assert done.returncode == pytest.ExitCode.TESTS_FAILED, done.stdout + done.stderr
+    report = json.loads((tmp_path / "reports" / "tradewatch.json").read_text())
+    assert (report["tradewatch"]["demo"], report["tradewatch"]["profile"]) == (True, "catalyst-2026-04")
+    assert not [test for test in report["tests"] if test["outcome"] == "error"]
 
 
 def test_migrate_finds_the_packages_migrations(venv: Path, tmp_path: Path, pg_server: ScratchServer) -> None:

@@ -65,6 +65,10 @@ class Verdict:
 class RunCannotStart(RuntimeError):
     """The run cannot look at anything: no database, or a schema map that does not fit it."""
 
+    def __init__(self, message: str, problems: Collection[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)  # each problem, when there are several to list one a line
+
 
 def start(settings: Settings, root: Path, record_mode: str = "none") -> CheckRun:
     """Open the watched database, read its catalog, map its schema and plan the broker: the run's state."""
@@ -79,7 +83,8 @@ def start(settings: Settings, root: Path, record_mode: str = "none") -> CheckRun
                        settings.market)
     except SchemaMapError as exc:
         watched.close()
-        raise RunCannotStart("the schema map does not fit: " + "; ".join(exc.problems)) from None
+        said = "the schema map does not fit: " + "; ".join(exc.problems)
+        raise RunCannotStart(said, exc.problems) from None
     except psycopg.Error as exc:
         watched.close()
         raise RunCannotStart(f"cannot read the schema: {one_line(exc)}") from None

@@ -30,6 +30,7 @@ pytest_plugins = ["tradewatch.terminal"]
 SETTINGS_KEY = pytest.StashKey[settings.Settings]()
 RUN_KEY = pytest.StashKey[CheckRun]()
 RUN_ERROR_KEY = pytest.StashKey[str]()
+RUN_PROBLEMS_KEY = pytest.StashKey[tuple[str, ...]]()
 RUN_METADATA_KEY = pytest.StashKey[dict[str, Any]]()
 VERDICT_KEY = pytest.StashKey[Verdict]()
 COLLECTED_KEY = pytest.StashKey[list[str]]()
@@ -125,6 +126,7 @@ def start_run(config: pytest.Config) -> CheckRun | None:
         run = checkrun.start(config.stash[SETTINGS_KEY], config.rootpath, record_mode)
     except checkrun.RunCannotStart as exc:
         config.stash[RUN_ERROR_KEY] = f"tradewatch: {exc}"
+        config.stash[RUN_PROBLEMS_KEY] = exc.problems
         return None
     config.stash[RUN_KEY] = run
     return run
@@ -169,6 +171,11 @@ def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
     """A run that could not start stops here, in one line; the report then says why."""
     error = session.config.stash.get(RUN_ERROR_KEY, None)
     if error is not None and not session.config.option.collectonly:
+        problems = session.config.stash.get(RUN_PROBLEMS_KEY, ())
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if len(problems) > 1 and reporter is not None:  # one line each, before the line that joins them
+            for problem in problems:
+                reporter.write_line(f"tradewatch: {text.shown(problem, 500)}", red=True)
         pytest.exit(error, returncode=pytest.ExitCode.INTERRUPTED)
     run_deadline = session.config.stash.get(DEADLINE_KEY, None)
     if run_deadline is None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 # What a built package carries under tradewatch/shipped/ (setup.py copies it there from the
-# checkout): pytest.ini, checks/, migrations/, fixtures/demo.sql and cassettes/demo.yaml. pytest
+# checkout): pytest.ini, checks/, migrations/, the demo (fixtures/demo.sql, its rewrites into later
+# layouts and those layouts' tables) and cassettes/demo.yaml. pytest
 # and yoyo need real folders, and pip installs a wheel unzipped, so these are plain paths.
 SHIPPED = PACKAGE / "shipped"
 

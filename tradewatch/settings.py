@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytest
 
-from tradewatch.schema_map.profiles import Market
+from tradewatch.schema_map.profiles import AUTO, PROFILES, Market
 
 # Precedence, highest first: command-line option, environment variable, ini option, default.
 
@@ -101,6 +101,14 @@ def parse_text(text: str) -> str | None:
     return text.strip() or None
 
 
+def parse_profile(text: str) -> str:
+    """Read a schema layout: auto or a profile's name."""
+    name = text.strip()
+    if name != AUTO and name not in PROFILES:
+        raise SettingError(f"expected auto or one of {', '.join(PROFILES)}, got {text!r}")
+    return name
+
+
 def parse_lines(lines: str | list[str]) -> tuple[str, ...]:
     """Read a list of lines (an ini linelist), blank ones and '#' comments left out."""
     items = lines if isinstance(lines, list) else str(lines).splitlines()
@@ -177,7 +185,7 @@ SPECS: tuple[SettingSpec, ...] = (
         "profile",
         "the schema layout: auto (detected from information_schema) or one of the profiles in "
         "the README's 'Your schema'",
-        parse_text,
+        parse_profile,
         default="auto",
         ini="tradewatch_profile",
         cli="--profile",

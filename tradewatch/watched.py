@@ -42,18 +42,31 @@ class WatchedDatabase:
                 self._embedded.stop()
 
 
-def start_demo_database() -> tuple[EmbeddedServer, str]:
-    """Start an embedded server, migrate it and load the demo data; return it and its URL."""
+def start_demo_database(profile: str = "auto") -> tuple[EmbeddedServer, str]:
+    """Start an embedded server, migrate it and load the demo data (in the profile's layout when it
+    is a later one); return it and its URL."""
     server = EmbeddedServer()
     try:
         url = server.start()
         migrate.apply(url)
         with db.connect(url, read_only=False) as conn:
             conn.execute(demo.DEMO_SQL.read_text())
+            if profile in demo.DEMO_LAYOUTS:
+                rewrite_demo(conn, profile)
     except BaseException:
         server.stop()
         raise
     return server, url
+
+
+def rewrite_demo(conn: psycopg.Connection, profile: str) -> None:
+    """Move the December demo aside, make the profile's empty tables, and copy the desk into them."""
+    layout, rows = demo.DEMO_LAYOUTS[profile]
+    conn.execute("ALTER SCHEMA public RENAME TO demo_december")
+    conn.execute("CREATE SCHEMA public")
+    conn.execute(layout.read_text())
+    conn.execute(rows.read_text())
+    conn.execute("DROP SCHEMA demo_december CASCADE")
 
 
 def open_watched(settings: Settings) -> WatchedDatabase:
@@ -66,8 +79,13 @@ def open_watched(settings: Settings) -> WatchedDatabase:
             "DATABASE_URL is not set and --require-database is on: "
             "set DATABASE_URL (or --database-url) to the database to check"
         )
+    elif settings.profile not in demo.DEMO_PROFILES:
+        raise DatabaseRequired(
+            f"DATABASE_URL is not set and the demo has no {settings.profile} layout (it runs as "
+            f"{', '.join(demo.DEMO_PROFILES)}): set DATABASE_URL to a database of that layout"
+        )
     else:
-        embedded, url = start_demo_database()
+        embedded, url = start_demo_database(settings.profile)
     try:
         conn = db.connect(url, read_only=True, statement_timeout_s=settings.statement_timeout_s)
         server = db.server_info(conn)

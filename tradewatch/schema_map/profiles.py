@@ -124,7 +124,9 @@ CATALYST_2026_04 = Profile(
     {**_SECURITIES, **_POSITIONS, "positions.close_reason": "exit_reason", **_ORDERS, **_CYCLES,
      "cycles.date": "date"},
     Vocabulary({
-        "orders.status": spelled(("pending", "submitted", "accepted", "new", "filled",
+        # The statuses seen, plus 'held': the writer copies Alpaca's statuses, and Alpaca holds a
+        # bracket's stop leg until its entry fills.
+        "orders.status": spelled(("pending", "submitted", "accepted", "new", "held", "filled",
                                   "partially_filled", "rejected", "expired"),
                                  cancelled="canceled"),
         "orders.side": spelled(v.ORDER_SIDES),

@@ -114,6 +114,14 @@ def detect(catalog: Catalog, table_names: Mapping[str, str]) -> Profile:
 
 def parse_overrides(lines: Iterable[str]) -> dict[str, str | None]:
     """Lines 'orders.broker_id = broker_ref' (or '= -' for none) as {field: name or None}."""
+    overrides, problems = _overrides(lines)
+    if problems:
+        raise SchemaMapError(problems)
+    return overrides
+
+
+def _overrides(lines: Iterable[str]) -> tuple[dict[str, str | None], list[str]]:
+    """The overrides that parse, and a line for each that does not."""
     overrides: dict[str, str | None] = {}
     problems = []
     for line in lines:
@@ -124,9 +132,7 @@ def parse_overrides(lines: Iterable[str]) -> dict[str, str | None]:
             problems.append(f"{field}: no such field; fields are listed in the README's 'Your schema'")
         else:
             overrides[field] = None if name == NONE else name
-    if problems:
-        raise SchemaMapError(problems)
-    return overrides
+    return overrides, problems
 
 
 def resolve(
@@ -134,7 +140,8 @@ def resolve(
     vocabulary_lines: Iterable[str] = (), market: Market | None = None,
 ) -> SchemaMap:
     """Pick the profile, apply the overrides, and check every mapped name against the catalog."""
-    overrides = parse_overrides(override_lines)
+    # Every problem is found in one pass: a line that does not parse does not hide a wrong name.
+    overrides, problems = _overrides(override_lines)
     tables_named = {field.partition(".")[0]: name for field, name in overrides.items()
                     if field.endswith(".table") and name}
     if profile_name == AUTO:
@@ -147,7 +154,6 @@ def resolve(
     tables: dict[str, Relation] = {}
     columns: dict[str, str] = {}
     absent: dict[str, Gap] = {}
-    problems: list[str] = []
     where = f"(profile {profile.name})"
     for entity in ENTITIES:
         table_field = f"{entity}.table"
