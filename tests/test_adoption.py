@@ -249,7 +249,7 @@ def test_failures_name_the_migration_they_come_from(
     run_sql(url, "UPDATE orders SET order_purpose = 'entry' WHERE order_id = 10")
     assert _migrate(capsys, url, "apply", "--yes")[0] == 0
     # A rollback that cannot run says which migration's rollback it was, and changes nothing.
-    migrate.rollback(url)
+    migrate.rollback(url, target="0005.drop-legacy-columns")
     run_sql(url, "ALTER TABLE positions ADD COLUMN alpaca_status VARCHAR(50)")
     before = checksum(url)
     code, _, err = _migrate(capsys, url, "rollback", "--yes")
@@ -265,11 +265,11 @@ def test_the_desks_idx_orders_pending_is_kept_beside_tradewatchs(pg_server: Scra
     url = _load(pg_server, BEFORE_PHASE2)
     index = "SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'idx_orders_pending%' ORDER BY 1"
     migrate.baseline(url)
-    assert migrate.apply(url)[-1] == "0006.check-indexes"
+    assert "0006.check-indexes" in migrate.apply(url)
     found = dict(_rows(url, index))
     assert found["idx_orders_pending"] == DESK_PENDING_INDEX
     assert "(status) WHERE" in found["idx_orders_pending_checks"]
-    migrate.rollback(url)
+    migrate.rollback(url, target="0005.drop-legacy-columns")
     assert _rows(url, index) == [("idx_orders_pending", DESK_PENDING_INDEX)]
     migrate.apply(url)
     assert len(_rows(url, index)) == 2
@@ -306,7 +306,7 @@ def test_the_guides_states_adopt_cleanly_and_check_without_errors(
     legacy_before = _legacy_values(url)
     code, out, err = _migrate(capsys, url, "apply", "--baseline", "--yes")
     assert (code, err) == (0, []), err
-    assert out[-1] == "applied 4 migration(s)"
+    assert out[-1] == f"applied {len(migrate.migration_ids()) - 2} migration(s)"
     assert [(s.applied, s.baselined) for s in migrate.status(url)] == (
         [(True, True)] * 2 + [(True, False)] * (len(migrate.migration_ids()) - 2))
     # What the legacy columns held is kept in the orders' metadata.

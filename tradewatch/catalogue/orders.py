@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from psycopg import sql
 
 from tradewatch import vocabulary as v
@@ -239,21 +241,28 @@ ORDER_SIDE_KNOWN = RowRule(
 def _duplicate_client_ids(sources: Sources, case: str | None) -> list[Finding]:
     """Client order ids that more than one order carries: the broker takes one as a resubmission."""
     smap = sources.ctx.map
-    query = sql.SQL(
-        "SELECT o.{client}::text, array_agg(o.{id} ORDER BY o.{id}), count(*) FROM {orders} AS o "
-        "WHERE o.{client} IS NOT NULL GROUP BY o.{client} HAVING count(*) > 1 ORDER BY 1"
-    ).format(client=smap.column("orders.client_id"), id=smap.column("orders.id"), orders=smap.table("orders"))
+    names = {"client": smap.column("orders.client_id"), "id": smap.column("orders.id"),
+             "orders": smap.table("orders")}
+    # The ids shared first, from the ids alone (in key order through migration 0007's index), then
+    # the few orders carrying them: no order's key is sorted or gathered unless it is a duplicate.
+    shared = sql.SQL("SELECT o.{client} FROM {orders} AS o WHERE o.{client} IS NOT NULL "
+                     "GROUP BY o.{client} HAVING count(*) > 1").format(**names)
+    carrying = sql.SQL("SELECT o.{client}::text, o.{id} FROM {orders} AS o WHERE o.{client} = ANY(%s) "
+                       "ORDER BY 1, 2").format(**names)
     conn = sources.connection()
+    by_client: dict[str, list[Any]] = {}
     with conn.transaction():
-        rows = conn.execute(query).fetchall()
+        keys = [row[0] for row in conn.execute(shared)]
+        for client_id, order_id in conn.execute(carrying, (keys,)) if keys else ():
+            by_client.setdefault(client_id, []).append(order_id)
     return [
         Finding(
             "DUPLICATE_CLIENT_ORDER_ID", "WARNING", {"alpaca_client_order_id": client_id},
-            f"{count} orders carry client order id {shown(client_id)}: "
-            f"{', '.join(map(str, order_ids[:10]))}" + (" ..." if count > 10 else ""),
-            details={"order_ids": order_ids[:200], "count": count},
+            f"{len(order_ids)} orders carry client order id {shown(client_id)}: "
+            f"{', '.join(map(str, order_ids[:10]))}" + (" ..." if len(order_ids) > 10 else ""),
+            details={"order_ids": order_ids[:200], "count": len(order_ids)},
         )
-        for client_id, order_ids, count in rows
+        for client_id, order_ids in by_client.items()
     ]
 
 
