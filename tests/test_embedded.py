@@ -35,6 +35,22 @@ def test_interrupted_run_stops_and_removes_the_embedded_server(signum: int) -> N
     assert _exits_soon(postmaster_pid), f"the server (pid {postmaster_pid}) still runs"
 
 
+def test_ctrl_c_while_the_run_starts_stops_and_removes_the_embedded_server(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "checks/", "-p", "tests.startup_interrupt_plugin",
+         "-p", "no:cacheprovider", f"--tradewatch-report={report}"],
+        cwd=CHECKOUT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    [ready] = [line for line in done.stdout.splitlines() if line.startswith("READY ")]
+    data_dir = Path(ready.split("READY ", 1)[1].strip())
+    assert data_dir.name.startswith("tradewatch-pg-")
+    assert done.returncode == pytest.ExitCode.INTERRUPTED, done.stdout[-2000:]
+    assert not data_dir.exists(), done.stdout[-2000:]
+    assert "Traceback" not in done.stdout + done.stderr
+
+
 def _exits_soon(pid: int, seconds: float = 10) -> bool:
     """Whether a process is gone (or a zombie nobody reaps, as in containers) within seconds."""
     deadline = time.monotonic() + seconds

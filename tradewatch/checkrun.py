@@ -77,16 +77,25 @@ def start(settings: Settings, root: Path, record_mode: str = "none") -> CheckRun
     except (db.DatabaseUnreachable, DatabaseRequired) as exc:
         raise RunCannotStart(str(exc)) from None
     try:
+        return _started(settings, root, record_mode, watched)
+    except BaseException:
+        # Whatever stops the start (a refusal, the deadline, Ctrl-C): the session and the
+        # embedded server go with it.
+        watched.close()
+        raise
+
+
+def _started(settings: Settings, root: Path, record_mode: str, watched: WatchedDatabase) -> CheckRun:
+    """The run's state on an open watched database: its map, settings and broker plan."""
+    try:
         with watched.conn.transaction():
             found = catalog_read.read(watched.conn)
         smap = resolve(found, settings.profile, settings.schema_overrides, settings.vocabulary_overrides,
                        settings.market)
     except SchemaMapError as exc:
-        watched.close()
         said = "the schema map does not fit: " + "; ".join(exc.problems)
         raise RunCannotStart(said, exc.problems) from None
     except psycopg.Error as exc:
-        watched.close()
         raise RunCannotStart(f"cannot read the schema: {one_line(exc)}") from None
     if watched.demo:
         settings = dataclasses.replace(
@@ -99,7 +108,6 @@ def start(settings: Settings, root: Path, record_mode: str = "none") -> CheckRun
         rules = rule_settings.parse(settings.rules)
         known = acks.load(root / settings.known_findings) if settings.known_findings else {}
     except (rule_settings.RuleSettingError, acks.AckError) as exc:
-        watched.close()
         raise RunCannotStart(f"the settings do not hold: {exc}") from None
     plan = broker_plugin.plan(settings, record_mode, watched.demo, root)
     run = CheckRun(settings, watched, smap, found, rules=rules, known=known,
