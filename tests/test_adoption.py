@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import RunChecks
 from tests.db_checksum import checksum
+from tests.layouts import LAYOUTS
 from tests.pg import ScratchServer, run_sql, run_sql_file
 from tradewatch import cli, db, migrate
 
@@ -28,6 +29,14 @@ def _load(pg_server: ScratchServer, *names: str) -> str:
     url = pg_server.create()
     for name in names:
         run_sql_file(url, ADOPTION / f"{name}.sql")
+    return url
+
+
+def _load_layout(pg_server: ScratchServer, profile: str) -> str:
+    """A fresh database of a later layout's clean desk (fixtures/layouts/PROFILE/)."""
+    url = pg_server.create()
+    for part in (LAYOUTS[profile].schema, LAYOUTS[profile].clean):
+        run_sql_file(url, part)
     return url
 
 
@@ -351,7 +360,7 @@ ACTIONS = {"status": ((), 0), "apply": (("--yes",), 1), "apply-baseline": (("--b
 def test_a_layout_tradewatch_does_not_migrate_is_left_alone(
     pg_server: ScratchServer, layout: str, action: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = _load(pg_server, layout)
+    url = _load_layout(pg_server, layout)
     args, expected_code = ACTIONS[action]
     before = checksum(url)
     code, out, err = _migrate(capsys, url, action.partition("-")[0], *args)

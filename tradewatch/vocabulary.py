@@ -23,6 +23,9 @@ TERMINAL_STATUSES = frozenset({
 # An order in one of these holds shares.
 HOLDING_STATUSES = ("filled", "partially_filled")
 
+# Order types that wait for their price by design: a stop resting at the broker is not stuck.
+STOP_ORDER_TYPES = ("stop", "stop_limit", "trailing_stop")
+
 ORDER_SIDES = ("buy", "sell")
 POSITION_SIDES = ("long", "short")
 # A purpose opens its position (the side of the position) or closes it (the other side).
@@ -37,6 +40,20 @@ LIVE_POSITION_STATUSES = ("open", "partial", "risk_reduced")
 CYCLE_STATUSES = ("active", "paused", "running", "suspended", "stopped", "completed", "failed")
 # A cycle in one of these should be updating.
 RUNNING_CYCLE_STATUSES = ("active", "paused", "running", "suspended")
+
+# Broker statuses a layout may have no word for, and what its writer records instead (meanings,
+# best first): a writer without 'new' or 'held' calls an order resting at the broker submitted,
+# one without 'expired' calls an expiry a cancel. The broker and such a layout then agree.
+_RESTING = ("new", "accepted", "submitted")
+STAND_INS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
+    "orders.status": {
+        **{status: tuple(word for word in _RESTING if word != status)
+           for status in ("new", "accepted", "pending_new", "held", "accepted_for_bidding",
+                          "pending_review")},
+        "expired": ("canceled",),
+        "done_for_day": ("expired", "canceled"),
+    },
+}
 
 # The vocabulary columns, each with its canonical values.
 CANONICAL: Mapping[str, tuple[str, ...]] = {
@@ -77,6 +94,18 @@ class Vocabulary:
     def has(self, column: str, canonical: str) -> bool:
         """Whether this layout can hold the canonical value at all."""
         return bool(self.stored(column, (canonical,)))
+
+    def holds_as(self, column: str, canonical: str) -> tuple[str, ...]:
+        """The meanings this layout records the value as: the value itself where the layout can hold
+        it, else those of its stand-ins the layout has, best first (empty: it cannot record it)."""
+        if self.has(column, canonical):
+            return (canonical,)
+        return tuple(word for word in STAND_INS.get(column, {}).get(canonical, ()) if self.has(column, word))
+
+    def written(self, column: str, canonical: str) -> str | None:
+        """How this layout writes the value, or its best stand-in; None when it cannot record it."""
+        held = self.holds_as(column, canonical)
+        return self.spelling(column, held[0]) if held else None
 
     def with_overrides(self, lines: Iterable[str]) -> Vocabulary:
         """This vocabulary changed by lines like 'orders.status += working=new' (=, += or -=)."""

@@ -35,7 +35,12 @@ def check(name: str) -> Callable[[F], F]:
 
 def gaps(rule: Rule, case: str | None, smap: SchemaMap) -> list[Gap]:
     """Why a rule (for one case) cannot be judged on this layout: blocking gaps first; empty when it can."""
-    found = smap.gaps((*rule.needs, *rule.case_fields.get(case or "", ())))
+    if rule.broker and (other := broker.alpaca(smap)) is not None:
+        # Another broker's desk: no Alpaca reconciliation at all, whatever its tables hold.
+        return [Gap(other)]
+    # A rule on a table reads it: its key first, so a layout without the table says so.
+    own = (f"{rule.reads}.id",) if rule.reads in TABLES else ()
+    found = smap.gaps((*own, *rule.needs, *rule.case_fields.get(case or "", ())))
     if rule.requires is not None:
         reason = rule.requires(smap)
         if reason is not None:

@@ -186,7 +186,8 @@ def _orders(sources: Sources, case: str | None) -> Sequence[Finding]:
         return orders_not_in_db(snapshot, known_broker_ids(sources, open_ids))
     if case == "status":
         found = status.order_status_mismatches(compared_orders(sources, snapshot), snapshot,
-                                               as_of=sources.ctx.as_of, grace=_grace(sources))
+                                               as_of=sources.ctx.as_of, grace=_grace(sources),
+                                               words=sources.ctx.map.vocabulary)
         return _in_layout(sources, found)
     assert case is not None
     return _in_layout(sources, reconcile_orders(open_orders(sources), snapshot, case))

@@ -110,6 +110,10 @@ def _stuck(scope: Scope, ctx: Context) -> sql.Composable:
     if scope.has("orders.purpose"):
         resting.append(sql.SQL("{} IS NOT TRUE").format(
             scope.is_one_of("orders.purpose", ("stop_loss", "take_profit"))))
+    elif scope.has("orders.order_type"):
+        # A layout without purposes (catalyst-2026-02) still names a stop by its type.
+        resting.append(sql.SQL("({} = ANY({}::text[])) IS NOT TRUE").format(
+            scope.text("orders.order_type"), scope.param(list(v.STOP_ORDER_TYPES))))
     since = first_known(scope, "orders.submitted_at", "orders.created_at")
     return sql.SQL(" AND ").join([
         scope.is_one_of("orders.status", v.PENDING_STATUSES), *resting,

@@ -15,6 +15,7 @@ from tradewatch.findings import Finding, Severity
 from tradewatch.fixes import FixData, Source, update_row
 from tradewatch.schema_map.profiles import CATALYST_2025_12
 from tradewatch.schema_map.resolve import SchemaMap
+from tradewatch.vocabulary import CANONICAL
 
 if TYPE_CHECKING:
     import psycopg
@@ -73,9 +74,24 @@ class Context:
         # What this layout cannot hold (an expiry time, say) is left out; the rest still repairs.
         changes = {name: value for name, value in changes.items() if self.map.has(f"{entity}.{name}")}
         now = tuple(fields[column] for column in fix.set_now if column in fields)
+        changes = self._written(entity, changes)
         if not changes:
             return None
         return self.fix(entity, key["id"], guard=guard, changes=changes, now=now, source=fix.source)
+
+    def _written(self, entity: str, changes: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Values of vocabulary columns, as the December layout spells them, as this layout writes
+        them (its stand-in where it has no word); None when it cannot record one: no fix then."""
+        words = self.map.vocabulary
+        written = dict(changes)
+        for name, value in changes.items():
+            column = f"{entity}.{name}"
+            if column in CANONICAL:
+                meaning = CATALYST_2025_12.vocabulary.canonical(column, value)
+                written[name] = None if meaning is None else words.written(column, meaning)
+                if written[name] is None:
+                    return None
+        return written
 
     def fix(
         self, entity: str, row_id: Any, *, guard: Mapping[str, Any], changes: Mapping[str, Any],

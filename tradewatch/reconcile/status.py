@@ -10,6 +10,7 @@ from tradewatch.broker import BrokerOrder, BrokerSnapshot
 from tradewatch.findings import Finding, Severity
 from tradewatch.reconcile.grace import GRACE, order_moments, settling
 from tradewatch.reconcile.records import DbOrder
+from tradewatch.vocabulary import Vocabulary
 
 # Ended without (all of) a fill: a database that says filled where the broker says one of
 # these, or the other way round, has the wrong shares.
@@ -18,13 +19,16 @@ UNFILLED_ENDS = frozenset({"canceled", "expired"})
 
 def order_status_mismatches(
     rows: Sequence[DbOrder], snapshot: BrokerSnapshot, *,
-    as_of: datetime | None = None, grace: timedelta = GRACE,
+    as_of: datetime | None = None, grace: timedelta = GRACE, words: Vocabulary | None = None,
 ) -> list[Finding]:
     """ORDER_STATUS_MISMATCH for each order whose status the broker contradicts.
 
     rows: the database's open orders and those that ended inside the fills window. An order
     the broker replaced is judged by its last replacement; one submitted or changed within
-    grace before as_of (on either side) is not judged. as_of None judges everything.
+    grace before as_of (on either side) is not judged. as_of None judges everything. words:
+    the layout's vocabulary, where a broker status it has no word for is recorded as one of
+    its stand-ins (a layout without 'held' agrees with a held order it calls 'new'); None
+    compares the statuses as they are.
     """
     findings = []
     for row in rows:
@@ -36,9 +40,16 @@ def order_status_mismatches(
         theirs = own if replaced else (snapshot.current(row.alpaca_order_id) or own)
         if settling(as_of, grace, order_moments(row, own, theirs)):
             continue
-        if row.normalized_status != vocabulary.normalize_status(theirs.status):
+        if row.normalized_status not in _recorded_as(theirs.status, words):
             findings.append(_mismatch(row, own, theirs))
     return findings
+
+
+def _recorded_as(broker_status: str, words: Vocabulary | None) -> tuple[str, ...]:
+    """What the database may call an order in the broker's status: the status itself, or what a
+    layout without a word for it writes instead."""
+    status = vocabulary.normalize_status(broker_status)
+    return (words.holds_as("orders.status", status) if words is not None else ()) or (status,)
 
 
 def severity(db_status: str, theirs: BrokerOrder) -> Severity:
@@ -52,7 +63,7 @@ def severity(db_status: str, theirs: BrokerOrder) -> Severity:
 
 
 def _mismatch(row: DbOrder, own: BrokerOrder, theirs: BrokerOrder) -> Finding:
-    level = severity(row.status, theirs)
+    level = severity(row.normalized_status, theirs)
     via = "" if theirs is own else f" (its replacement {theirs.id})"
     details = {"db_status": row.status, "broker_status": theirs.status,
                "broker_filled_qty": theirs.filled_qty,

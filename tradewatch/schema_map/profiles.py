@@ -124,9 +124,7 @@ CATALYST_2026_04 = Profile(
     {**_SECURITIES, **_POSITIONS, "positions.close_reason": "exit_reason", **_ORDERS, **_CYCLES,
      "cycles.date": "date"},
     Vocabulary({
-        # The statuses seen, plus 'held': the writer copies Alpaca's statuses, and Alpaca holds a
-        # bracket's stop leg until its entry fills.
-        "orders.status": spelled(("pending", "submitted", "accepted", "new", "held", "filled",
+        "orders.status": spelled(("pending", "submitted", "accepted", "new", "filled",
                                   "partially_filled", "rejected", "expired"),
                                  cancelled="canceled"),
         "orders.side": spelled(v.ORDER_SIDES),

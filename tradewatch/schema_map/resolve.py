@@ -87,28 +87,42 @@ class SchemaMap:
         }
 
 
-def detect(catalog: Catalog, table_names: Mapping[str, str]) -> Profile:
-    """The profile whose signature the database shows (the desk's layouts differ in few columns)."""
-    positions = catalog.find(table_names.get("positions", "positions"))
-    orders = catalog.find(table_names.get("orders", "orders"))
+def detect(catalog: Catalog, overrides: Mapping[str, str | None]) -> Profile:
+    """The profile whose signature the database shows (the desk's layouts differ in few columns),
+    looked for under the names tradewatch_schema gives (a renamed broker id column, say)."""
+    def named(field: str, default: str) -> str | None:
+        return overrides.get(field, default)
+
+    positions_name = named("positions.table", "positions") or "positions"
+    orders_name = named("orders.table", "orders")
+    positions = catalog.find(positions_name)
+    orders = catalog.find(orders_name) if orders_name else None
     if positions is None:
         raise SchemaMapError([
-            f"cannot tell the layout: no table {table_names.get('positions', 'positions')} in "
+            f"cannot tell the layout: no table {positions_name} in "
             f"schemas {', '.join(catalog.search_path) or '(none)'}; set tradewatch_profile and "
             "tradewatch_schema (see the README's 'Your schema')"
+        ])
+    if orders is None and orders_name and "orders.table" in overrides:
+        # A misspelt table name is no sign of the Hong Kong desk, which keeps no orders at all.
+        raise SchemaMapError([
+            f"cannot tell the layout: orders.table names no table {orders_name} in schemas "
+            f"{', '.join(catalog.search_path) or '(none)'}; correct it, or set tradewatch_profile"
         ])
     if orders is not None and "alpaca_order_id" in orders.columns:
         return CATALYST_2025_12
     # The December layout finds symbols through securities; every later one writes them on the row.
-    if "symbol" not in positions.columns:
+    if named("positions.symbol", "symbol") not in positions.columns:
         return CATALYST_2025_12
     if orders is None:
         return CATALYST_INTERNATIONAL  # The Hong Kong desk keeps no orders at all.
-    if "broker_order_id" in orders.columns:
-        return CATALYST_2026_04 if "order_purpose" in orders.columns else CATALYST_2026_02
+    broker_id = named("orders.broker_id", "broker_order_id")
+    if broker_id in orders.columns:
+        purpose = named("orders.purpose", "order_purpose")
+        return CATALYST_2026_04 if purpose in orders.columns else CATALYST_2026_02
     raise SchemaMapError([
-        f"cannot tell the layout: {orders.name} has neither alpaca_order_id nor broker_order_id; "
-        "set tradewatch_profile and map the columns in tradewatch_schema"
+        f"cannot tell the layout: {orders.name} has neither alpaca_order_id nor "
+        f"{broker_id or 'broker_order_id'}; set tradewatch_profile and map the columns in tradewatch_schema"
     ])
 
 
@@ -142,10 +156,11 @@ def resolve(
     """Pick the profile, apply the overrides, and check every mapped name against the catalog."""
     # Every problem is found in one pass: a line that does not parse does not hide a wrong name.
     overrides, problems = _overrides(override_lines)
-    tables_named = {field.partition(".")[0]: name for field, name in overrides.items()
-                    if field.endswith(".table") and name}
     if profile_name == AUTO:
-        profile, detected = detect(catalog, tables_named), True
+        try:
+            profile, detected = detect(catalog, overrides), True
+        except SchemaMapError as exc:
+            raise SchemaMapError([*problems, *exc.problems]) from None
     elif profile_name in PROFILES:
         profile, detected = PROFILES[profile_name], False
     else:

@@ -1,0 +1,107 @@
+"""tradewatch_schema on a real layout: an override that names nothing stops the run at start in one line
+per problem; one that names a renamed column makes the checks work as on the profile's own names."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import RunChecks
+from tests.layout_books import BOOKS, FAST, serving
+from tests.layout_defects import DEFECTS_2026_04
+from tests.layouts import LAYOUTS, Expected, checks_in, layout_database, nodeid
+from tests.pg import ScratchServer, run_sql
+
+GEN_D = LAYOUTS["catalyst-2026-04"]
+RENAMED = "ALTER TABLE orders RENAME COLUMN broker_order_id TO ext_order_id"
+
+
+def _schema(*lines: str) -> tuple[str, str]:
+    """The options setting tradewatch_schema to these lines."""
+    return "-o", "tradewatch_schema=" + "\n".join(lines)
+
+
+GEN_D_SET = "--profile=catalyst-2026-04"
+OVERRIDE = _schema("orders.broker_id = ext_order_id")
+WRONG = {
+    "column": ((*_schema("orders.broker_id = ext_order_id"), GEN_D_SET),
+               ["orders.broker_id: no column ext_order_id in orders (profile catalyst-2026-04)"]),
+    # On a database whose column was renamed, naming the profile's own column is wrong too.
+    "renamed-column": ((*_schema("orders.broker_id = broker_order_id"), GEN_D_SET),
+                       ["orders.broker_id: no column broker_order_id in orders (profile catalyst-2026-04)"]),
+    "table-and-column": ((*_schema("orders.table = trades", "positions.close_reason = why_closed"),
+                          GEN_D_SET),
+                         ["positions.close_reason: no column why_closed in positions "
+                          "(profile catalyst-2026-04)",
+                          "orders.table: no table trades (profile catalyst-2026-04)"]),
+    # Detection does not take a misspelt orders table for the Hong Kong desk, which has none.
+    "table-detected": (_schema("orders.table = trades"),
+                       ["cannot tell the layout: orders.table names no table trades in schemas public; "
+                        "correct it, or set tradewatch_profile"]),
+    "field": (_schema("orders.broker = ext_order_id"),
+              ["orders.broker: no such field; fields are listed in the README's 'Your schema'"]),
+}
+
+
+@pytest.mark.parametrize("case", WRONG)
+def test_a_wrong_override_stops_the_run_at_start(
+    case: str, pg_server: ScratchServer, run_checks: RunChecks,
+) -> None:
+    """One line at start naming every problem; no check runs, each is an error of the report."""
+    options, problems = WRONG[case]
+    url = layout_database(pg_server, GEN_D)
+    if case == "renamed-column":
+        run_sql(url, RENAMED)
+    result, report = run_checks(url, "-m", "not broker", *options, as_of=GEN_D.as_of)
+    said = "tradewatch: the schema map does not fit: " + "; ".join(problems)
+    assert said in result.stdout.str() + result.stderr.str()
+    assert report["tradewatch"]["error"] == said.removeprefix("tradewatch: ")
+    assert {test["outcome"] for test in report["tests"]} == {"error"}
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+
+
+@pytest.mark.parametrize("how", ["auto", "explicit"])
+def test_an_override_makes_a_renamed_column_work(
+    how: str, pg_server: ScratchServer, run_checks: RunChecks, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A catalyst-2026-04 database whose broker_order_id is ext_order_id: detected as the layout it
+    is, and every check passes on its clean desk, the broker's included."""
+    url = layout_database(pg_server, GEN_D)
+    run_sql(url, RENAMED)
+    chosen = () if how == "auto" else (GEN_D_SET,)
+    with serving(BOOKS[GEN_D.profile](), monkeypatch):
+        result, report = run_checks(url, *OVERRIDE, *chosen, *FAST, as_of=GEN_D.as_of)
+    Expected(GEN_D).check(report)
+    assert result.ret == 0
+    schema = report["tradewatch"]["schema"]
+    assert (schema["detected"], schema["overrides"]) == (how == "auto", {"orders.broker_id": "ext_order_id"})
+
+
+def test_without_the_override_the_layout_cannot_be_told(
+    pg_server: ScratchServer, run_checks: RunChecks,
+) -> None:
+    url = layout_database(pg_server, GEN_D)
+    run_sql(url, RENAMED)
+    result, report = run_checks(url, "-m", "not broker", as_of=GEN_D.as_of)
+    assert report["tradewatch"]["error"] == (
+        "the schema map does not fit: cannot tell the layout: orders has neither alpaca_order_id nor "
+        "broker_order_id; set tradewatch_profile and map the columns in tradewatch_schema")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+
+
+# Defects that read the broker id: an entry found by it, one no position holds, a stuck order's key.
+THROUGH_BROKER_ID = ("wrong_side_long_entry", "unlinked_entry", "stuck_submitted")
+
+
+@pytest.mark.parametrize("seed", THROUGH_BROKER_ID)
+def test_with_the_override_the_defects_are_found(
+    seed: str, pg_server: ScratchServer, run_checks: RunChecks,
+) -> None:
+    (defect,) = [defect for defect in DEFECTS_2026_04 if defect.seed == seed]
+    url = layout_database(pg_server, GEN_D, seed)
+    run_sql(url, RENAMED)
+    result, report = run_checks(url, "-m", "not broker", *OVERRIDE, as_of=GEN_D.as_of)
+    Expected(GEN_D, failed={defect.check: list(defect.findings)}).check(report)
+    assert result.ret == 1
+    if seed == "unlinked_entry":
+        check = checks_in(report)[nodeid("order_linked_to_position", "no_position")]
+        assert check["metadata"]["findings"][0]["message"].startswith("entry 100 (AMZN buy 5 filled")
