@@ -21,3 +21,13 @@ def test_every_check_passes_on_the_clean_seed(seeded_db: Any, run_checks: RunChe
     for test in report["tests"]:
         failing = [f for f in test["metadata"].get("findings", []) if f["severity"] != "INFO"]
         assert failing == [], test["nodeid"]
+
+
+def test_database_checks_run_before_broker_checks(seeded_db: Any, run_checks: RunChecks) -> None:
+    """A slow or hung broker never holds back the database's checks: those run first, though
+    pytest would collect checks/test_broker.py before the others."""
+    _, report = run_checks(seeded_db("clean"))
+    order = ["test_broker.py" in test["nodeid"] for test in report["tests"]]
+    assert order == sorted(order)
+    assert True in order
+    assert False in order
