@@ -22,14 +22,15 @@ SECRET_KEY = "bench-secret"  # a local test server's made-up key
 # What the broker reconciliation is made of; the benchmark skips the broker without any of them.
 REQUIRED_MODULES = ("tradewatch.broker", "tradewatch.reconcile", "tests.alpaca_server")
 
-# Every order the broker would list for the snapshot: those submitted within the lookback of
-# as-of and those still open, each with the bracket it belongs to (parent and legs).
+# Every order the snapshot could list or ask for: those still open and those submitted or ended
+# inside the window, each with the bracket it belongs to (parent and legs).
 BROKER_BOOK = """
 WITH wanted AS (
     SELECT DISTINCT coalesce(parent_order_id, order_id) AS top
     FROM orders
     WHERE alpaca_order_id IS NOT NULL
-      AND (submitted_at > %(since)s OR NOT status = ANY(%(terminal)s))
+      AND (GREATEST(submitted_at, filled_at, cancelled_at, updated_at) >= %(since)s
+           OR NOT status = ANY(%(terminal)s))
 )
 SELECT o.order_id, o.parent_order_id, o.alpaca_order_id, s.symbol, o.side, o.status,
        o.order_type, o.order_class, o.quantity, o.filled_qty, o.filled_avg_price,
@@ -180,13 +181,13 @@ def compare_with_latency(
         with db.connect(url, read_only=True) as conn:
             seed_ids = [row[0] for row in conn.execute(SEED_WATCHDOG_ORDERS, {"as_of": watched.as_of})]
         db_ids = [row["alpaca_order_id"] for row in run.wanted("orders", "open_at_broker")]
+        db_statuses = run.db_statuses()
         server.fail("slow", times=10**9, delay_s=delay_s)
         try:
             before = server.count()
             started = time.perf_counter()
             since = run.ctx.broker_since
-            take_snapshot(client, watched.as_of, watched.as_of - since, db_ids, account=True,
-                          fills_since=since)
+            take_snapshot(client, watched.as_of, db_statuses, account=True, fills_since=since)
             snapshot_seconds = time.perf_counter() - started
             requests = server.count() - before
             sampled = seed_ids[:sample]

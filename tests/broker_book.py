@@ -4,6 +4,7 @@ and the database's records of them, for the reconciliation rules' self-tests."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,6 @@ from tradewatch.reconcile.records import DbOrder, DbPosition
 
 AS_OF = demo.DEMO_AS_OF  # 2025-12-31 11:00 New York
 FILLS_SINCE = previous_session_open(AS_OF)  # 2025-12-30 09:30 New York
-LOOKBACK = timedelta(hours=24)
 
 
 def oid(number: int) -> str:
@@ -38,10 +38,23 @@ def client_for(server: AlpacaServer, **changes: Any) -> BrokerClient:
     ))
 
 
-def deep_snapshot(server: AlpacaServer, db_order_ids: tuple[str, ...] = (), **options: Any) -> BrokerSnapshot:
-    """The snapshot with the account and the fills since the previous session's open."""
-    return take_snapshot(client_for(server), AS_OF, LOOKBACK, db_order_ids, account=True,
-                         fills_since=FILLS_SINCE, **options)
+def statuses(orders: Iterable[DbOrder | str] = ()) -> dict[str, str]:
+    """What the database says of these orders by broker id, as a run hands it to the snapshot: a
+    record's status, and a bare broker id is an open order."""
+    return dict(_status(order) for order in orders)
+
+
+def _status(order: DbOrder | str) -> tuple[str, str]:
+    return (order, "new") if isinstance(order, str) else (order.alpaca_order_id, order.normalized_status)
+
+
+def deep_snapshot(
+    server: AlpacaServer, orders: Iterable[DbOrder | str] | None = None, **options: Any
+) -> BrokerSnapshot:
+    """The snapshot with the account and the fills since the previous session's open, given the
+    database's orders (records, or the broker ids of open ones; db_orders() when None)."""
+    told = statuses(db_orders() if orders is None else orders)
+    return take_snapshot(client_for(server), AS_OF, told, account=True, fills_since=FILLS_SINCE, **options)
 
 
 def desk() -> AlpacaServer:

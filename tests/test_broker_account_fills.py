@@ -10,9 +10,11 @@ import pytest
 from alpaca.trading.models import TradeAccount, TradeActivity
 
 from tests.alpaca_server import ACCOUNT_ID, ACCOUNT_NUMBER, AlpacaServer, FaultKind, fill, new_york, order
-from tests.broker_book import AS_OF, FILLS_SINCE, LOOKBACK, client_for, deep_snapshot, desk, oid
+from tests.broker_book import AS_OF, FILLS_SINCE, client_for, db_orders, deep_snapshot, desk, oid
 from tradewatch.broker import BrokerUnavailable, take_snapshot
 from tradewatch.market_hours import previous_session_open
+from tradewatch.reconcile.records import DbOrder
+from tradewatch.reconcile.status import order_status_mismatches
 
 
 @pytest.fixture
@@ -61,7 +63,7 @@ def test_an_account_lacking_a_field_is_an_error(
 
 
 def test_without_asking_the_snapshot_reads_as_before(server: AlpacaServer) -> None:
-    snapshot = take_snapshot(client_for(server), AS_OF, LOOKBACK, ())
+    snapshot = take_snapshot(client_for(server), AS_OF, {})
     assert (snapshot.account, snapshot.fills, snapshot.fills_since) == (None, (), None)
     assert server.count("/v2/account") == 0
 
@@ -140,12 +142,12 @@ def test_faults_on_the_new_paths(server: AlpacaServer, fault: str, path: str) ->
     server.fail(kind, times=times, path=path, delay_s=1.5)
     client = client_for(server, broker_retries=2, broker_timeout_s=0.5)
     if message is None:
-        snapshot = take_snapshot(client, AS_OF, LOOKBACK, (), account=True, fills_since=FILLS_SINCE)
+        snapshot = take_snapshot(client, AS_OF, {}, account=True, fills_since=FILLS_SINCE)
         assert snapshot.account is not None
         assert server.count(path) >= 2
         return
     with pytest.raises(BrokerUnavailable) as caught:
-        take_snapshot(client, AS_OF, LOOKBACK, (), account=True, fills_since=FILLS_SINCE)
+        take_snapshot(client, AS_OF, {}, account=True, fills_since=FILLS_SINCE)
     assert message in str(caught.value)
 
 
@@ -165,7 +167,7 @@ def test_refused_keys_echoed_back_reach_no_message(server: AlpacaServer) -> None
     client = client_for(server)
     server.secret_key = "the-real-secret"  # so the client's is wrong, and echoed back
     with pytest.raises(BrokerUnavailable, match=r"refused the credentials \(401\)") as caught:
-        take_snapshot(client, AS_OF, LOOKBACK, (), account=True, fills_since=FILLS_SINCE)
+        take_snapshot(client, AS_OF, {}, account=True, fills_since=FILLS_SINCE)
     assert "test-secret" not in str(caught.value)
     assert server.api_key not in str(caught.value)
 
@@ -188,7 +190,7 @@ def test_shown_bodies_lose_keys_secrets_and_account_ids(
 
 
 def _replaced_chain(server: AlpacaServer, when: datetime) -> None:
-    """Order 20 replaced by 21, replaced by 22, which was cancelled: all before the lookback."""
+    """Order 20 replaced by 21, replaced by 22, which was cancelled: long before as-of."""
     server.orders += [
         order(oid(20), "AMD", "buy", "replaced", "5", when, replaced_by=oid(21), replaced_at=when),
         order(oid(21), "AMD", "buy", "replaced", "5", when, replaced_by=oid(22), replaces=oid(20),
@@ -199,7 +201,7 @@ def _replaced_chain(server: AlpacaServer, when: datetime) -> None:
 
 def test_a_replaced_order_is_followed_to_its_last_replacement(server: AlpacaServer) -> None:
     _replaced_chain(server, new_york("2025-12-20T10:00"))
-    snapshot = deep_snapshot(server, (oid(20),))
+    snapshot = deep_snapshot(server, [*db_orders(), oid(20)])
     assert server.count("/v2/orders/") == 3
     current = snapshot.current(oid(20))
     assert current is not None
@@ -211,19 +213,33 @@ def test_a_replaced_order_is_followed_to_its_last_replacement(server: AlpacaServ
 
 def test_replacements_count_against_the_look_up_limit(server: AlpacaServer) -> None:
     _replaced_chain(server, new_york("2025-12-20T10:00"))
-    snapshot = deep_snapshot(server, (oid(20),), lookup_limit=2)
+    snapshot = deep_snapshot(server, [*db_orders(), oid(20)], lookup_limit=2)
     assert server.count("/v2/orders/") == 2
     assert snapshot.unconfirmed == (oid(22),)
     assert snapshot.current(oid(20)) is None  # where it went is unknown: not judged
 
 
-def test_replacements_in_the_listings_need_no_look_up(server: AlpacaServer) -> None:
+def test_a_replacement_chain_both_sides_agree_on_needs_no_look_up(server: AlpacaServer) -> None:
+    """The database has 20 and 21 replaced and 22 open, as the broker lists it: nothing to ask."""
     _replaced_chain(server, new_york("2025-12-31T10:30"))
-    snapshot = deep_snapshot(server, (oid(20),))
+    server.orders[-1].update(status="new", canceled_at=None)
+    rows = [DbOrder(20 + n, None, oid(20 + n), "AMD", status) for n, status in
+            enumerate(("replaced", "replaced", "new"))]
+    snapshot = deep_snapshot(server, [*db_orders(), *rows])
     assert server.count("/v2/orders/") == 0
+    assert snapshot.ancestors(oid(22)) == (oid(21),)  # as far as the snapshot holds them
+    assert order_status_mismatches(rows, snapshot, as_of=AS_OF) == []
+
+
+def test_an_open_order_the_broker_replaced_is_asked_for_and_followed(server: AlpacaServer) -> None:
+    """The database still has 20 open: the broker lists only 22, so 20 and 21 are asked for."""
+    _replaced_chain(server, new_york("2025-12-31T10:30"))
+    server.orders[-1].update(status="new", canceled_at=None)
+    snapshot = deep_snapshot(server, [*db_orders(), oid(20)])
+    assert server.count("/v2/orders/") == 2
     current = snapshot.current(oid(20))
     assert current is not None
-    assert current.id == oid(22)
+    assert (current.id, current.status) == (oid(22), "new")
 
 
 def _budget(open_orders: int, fills: int) -> int:
@@ -237,10 +253,13 @@ def test_requests_stay_within_the_budget(server: AlpacaServer, extra_orders: int
     server.orders += [order(f"e0000000-0000-4000-8000-{n:012d}", "AMD", "buy", "new", "1",
                             start + timedelta(seconds=n // 7), order_type="limit")
                       for n in range(extra_orders)]
+    # The fills are those of one AMD order still filling, which both sides hold open.
+    server.orders.append(order(oid(500), "AMD", "buy", "partially_filled", str(extra_fills + 1),
+                               new_york("2025-12-31T09:59"), order_type="limit"))
     server.fills += _many_fills(extra_fills, new_york("2025-12-31T10:00"))
-    snapshot = deep_snapshot(server)
+    snapshot = deep_snapshot(server, [*db_orders(), oid(500)])
     open_orders = sum(1 for o in snapshot.orders.values() if o.is_open)
-    assert server.count("/v2/orders/") == 0
+    assert server.count("/v2/orders/") == 0  # nothing contradicts: no order is asked for alone
     assert server.count() <= _budget(open_orders, len(snapshot.fills)), [s.path for s in server.seen]
 
 

@@ -8,13 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from tests.alpaca_server import ACCOUNT_ID, ACCOUNT_NUMBER, account, fill, new_york, order
-from tests.broker_book import AS_OF, FILLS_SINCE, LOOKBACK, db_orders, deep_snapshot, desk, make_settings, oid
+from tests.broker_book import AS_OF, FILLS_SINCE, db_orders, deep_snapshot, desk, make_settings, oid, statuses
 from tradewatch.broker import BrokerClient, take_snapshot
 from tradewatch.broker_plugin import recording, response_scrubber
 from tradewatch.reconcile.fills import fill_mismatches, fills_not_in_db
 from tradewatch.reconcile.status import order_status_mismatches
 
-OLD_ORDER = oid(30)  # submitted long before the lookback: only a look-up finds it
+OLD_ORDER = oid(30)  # open in the database, cancelled at the broker: only a look-up finds it
 
 
 def test_record_then_replay_offline(tmp_path: Path) -> None:
@@ -26,16 +26,18 @@ def test_record_then_replay_offline(tmp_path: Path) -> None:
         server.fills += [fill(oid(31), "AMD", "buy", "1", "140", start + timedelta(seconds=n),
                               kind="partial_fill", sequence=n) for n in range(150)]
         with recording(cassette, "once", [server.api_key, server.secret_key]):
-            recorded = deep_snapshot(server, (OLD_ORDER,))
+            recorded = deep_snapshot(server, [*db_orders(), OLD_ORDER])
         asked = server.count()
         keys = (server.api_key, server.secret_key)
     assert server.count("/v2/account/activities/FILL") == 2  # two pages: the token is in the cassette
-    assert server.count("/v2/orders/") == 1
+    # Look-ups: the old order the database holds open, and the order of fills it lacks.
+    assert server.count("/v2/orders/") == 2
 
     # Replay: no keys, the server gone, and a base URL nobody listens on.
     client = BrokerClient(make_settings(alpaca_base_url="http://127.0.0.1:9"), placeholder_keys=True)
     with recording(cassette, "none", []):
-        replayed = take_snapshot(client, AS_OF, LOOKBACK, (OLD_ORDER,), account=True, fills_since=FILLS_SINCE)
+        replayed = take_snapshot(client, AS_OF, statuses([*db_orders(), OLD_ORDER]), account=True,
+                                 fills_since=FILLS_SINCE)
     assert replayed == recorded
     assert replayed.account is not None
     assert len(replayed.fills) == 155

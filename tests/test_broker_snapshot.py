@@ -13,6 +13,7 @@ import pytest
 from alpaca.trading.models import Order, Position
 
 from tests.alpaca_server import AlpacaServer, new_york, order, position
+from tests.broker_book import statuses
 from tests.test_broker import clean_book
 from tradewatch import demo, settings
 from tradewatch.broker import (
@@ -25,8 +26,6 @@ from tradewatch.broker import (
 )
 from tradewatch.reconcile import orders as reconcile
 from tradewatch.reconcile.records import DbOrder
-
-DAY = timedelta(hours=24)
 
 
 def make_settings(**changes: Any) -> settings.Settings:
@@ -49,7 +48,8 @@ def client_for(server: AlpacaServer, **changes: Any) -> BrokerClient:
 
 
 def snapshot_of(server: AlpacaServer, db_order_ids: tuple[str, ...] = (), **changes: Any) -> BrokerSnapshot:
-    return take_snapshot(client_for(server, **changes), demo.DEMO_AS_OF, DAY, db_order_ids)
+    """The snapshot, given the broker ids of the database's open orders."""
+    return take_snapshot(client_for(server, **changes), demo.DEMO_AS_OF, statuses(db_order_ids))
 
 
 def test_the_test_server_speaks_the_sdk_models(server: AlpacaServer) -> None:
@@ -84,10 +84,11 @@ def test_positions_keep_their_sign(qty: str, side: str | None, expected: str) ->
 
 
 def test_legs_are_orders_of_their_own(server: AlpacaServer) -> None:
+    """A bracket whose entry filled still has its open legs listed; the filled entry is not."""
     snapshot = snapshot_of(server)
     leg = snapshot.orders["c0000000-0000-4000-8000-000000000002"]
-    assert (leg.parent_id, leg.status, leg.is_open) == ("c0000000-0000-4000-8000-000000000001", "held", True)
-    assert snapshot.orders["c0000000-0000-4000-8000-000000000001"].is_open is False
+    assert (leg.status, leg.is_open) == ("held", True)
+    assert "c0000000-0000-4000-8000-000000000001" not in snapshot.orders
 
 
 @pytest.mark.parametrize("until_inclusive", [True, False], ids=["until-inclusive", "until-exclusive"])
@@ -154,7 +155,7 @@ def test_look_ups_only_for_orders_the_snapshot_lacks(server: AlpacaServer) -> No
 
 def test_look_ups_stop_at_the_limit_and_the_rest_is_reported(server: AlpacaServer) -> None:
     ids = tuple(f"f0000000-0000-4000-8000-00000000010{n}" for n in range(5))
-    snapshot = take_snapshot(client_for(server), demo.DEMO_AS_OF, DAY, ids, lookup_limit=2)
+    snapshot = take_snapshot(client_for(server), demo.DEMO_AS_OF, statuses(ids), lookup_limit=2)
     assert server.count("/v2/orders/") == 2
     assert snapshot.unconfirmed == ids[2:]
     assert all(snapshot.confirmed_missing(alpaca_id) for alpaca_id in ids[:2])
@@ -181,7 +182,7 @@ def test_unreachable_broker_is_an_error_naming_where(server: AlpacaServer) -> No
     client = client_for(server)
     server.stop()
     with pytest.raises(BrokerUnavailable, match=f"cannot reach the broker at {server.url}"):
-        take_snapshot(client, demo.DEMO_AS_OF, DAY, ())
+        take_snapshot(client, demo.DEMO_AS_OF, {})
 
 
 def test_rate_limit_retries_are_bounded(server: AlpacaServer) -> None:
@@ -197,7 +198,7 @@ def test_settings_repr_and_errors_hide_the_keys(server: AlpacaServer) -> None:
     assert "a-wrong-secret" not in repr(resolved)
     client = BrokerClient(dataclasses.replace(resolved, alpaca_base_url=server.url))
     with pytest.raises(BrokerUnavailable) as caught:
-        take_snapshot(client, demo.DEMO_AS_OF, DAY, ())
+        take_snapshot(client, demo.DEMO_AS_OF, {})
     assert "401" in str(caught.value)
     assert "a-wrong-secret" not in str(caught.value)
     assert server.api_key not in str(caught.value)

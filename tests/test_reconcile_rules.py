@@ -43,11 +43,6 @@ class Desk:
             if entry["id"] == oid(number):
                 entry.update(changes)
 
-    def open_ids(self) -> tuple[str, ...]:
-        """The database's open orders' broker ids: the ones a snapshot looks up."""
-        return tuple(row.alpaca_order_id for row in self.orders
-                     if row.normalized_status in ("new", "accepted", "partially_filled"))
-
 
 Rule = Callable[[Desk, BrokerSnapshot], list[Finding]]
 RULES: dict[str, Rule] = {
@@ -230,7 +225,7 @@ def _projected(findings: list[Finding], expected: Expected) -> Expected:
 def _run(server: AlpacaServer, rule: str, change: Callable[[Desk], None]) -> list[Finding]:
     book = Desk(server, db_orders(), db_positions())
     change(book)
-    snapshot = deep_snapshot(server, book.open_ids())
+    snapshot = deep_snapshot(server, book.orders)
     return RULES[rule](book, snapshot)
 
 

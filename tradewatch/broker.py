@@ -118,12 +118,12 @@ class BrokerAccount:
 
 @dataclass(frozen=True)
 class BrokerSnapshot:
-    """The run's one look at the broker: positions, open or recent orders, targeted look-ups,
-    and when asked for, the account and the fills of a window."""
+    """The run's one look at the broker: positions, open orders, targeted look-ups, and when asked
+    for, the account and the fills of a window."""
 
     positions: tuple[BrokerPosition, ...]
     orders: Mapping[str, BrokerOrder]
-    # Orders the database holds that the snapshot lacked, asked for one by one: None is a 404.
+    # Orders the open listing and the fills contradicted, asked for one by one: None is a 404.
     lookups: Mapping[str, BrokerOrder | None] = field(default_factory=dict)
     # Such orders left unasked this run, past the look-up limit.
     unconfirmed: tuple[str, ...] = ()
@@ -267,37 +267,64 @@ def _without_userinfo(url: str) -> str:
 
 
 def take_snapshot(
-    client: BrokerClient, as_of: datetime, lookback: timedelta, db_order_ids: Iterable[str],
-    *, lookup_limit: int | None = None, account: bool = False, fills_since: datetime | None = None,
+    client: BrokerClient, as_of: datetime, db_statuses: Mapping[str, str], *,
+    lookup_limit: int | None = None, account: bool = False, fills_since: datetime | None = None,
     fill_page_limit: int = FILL_PAGE_LIMIT, order_page_limit: int = ORDER_PAGE_LIMIT,
 ) -> BrokerSnapshot:
-    """Positions, orders open or submitted within lookback before as_of, and look-ups of the rest;
-    with account, the account; with fills_since, every fill from then until as_of."""
-    # db_order_ids are the broker ids of the database's non-terminal orders: each one the
-    # snapshot lacks is asked for once, so 'not found' is the broker's word, not a guess.
+    """Positions, every open order, with account the account, with fills_since every fill from then
+    until as_of, and look-ups of the database's orders these contradict.
+
+    db_statuses: the database's status (its meaning) by broker id, of its open orders and of those
+    that ended inside the fills window; an unknown status counts as open.
+    """
+    # Requests: account and positions, ceil(open / 500) pages of open orders, ceil(fills / 100)
+    # pages of fills; one look-up per order only where the database and these disagree, so the
+    # broker's 'not found' or 'filled' is its own word, not a guess.
     with client.failures():
         read_account = account_from_json(client.get_account()) if account else None
         positions = tuple(
             position_from_json(raw) for raw in _as_list(client.get_all_positions(), "positions")
         )
         orders: dict[str, BrokerOrder] = {}
-        since = as_of - lookback
-        _read_orders(client, QueryOrderStatus.ALL, orders, nested=True, after=since, until=as_of,
+        # Not nested: the broker leaves a bracket whose entry filled out of a nested open listing,
+        # open legs and all.
+        _read_orders(client, QueryOrderStatus.OPEN, orders, nested=False, after=None, until=as_of,
                      page_limit=order_page_limit)
-        # Older orders still open (good-till-cancelled legs); the recent ones are in already.
-        # Not nested: the broker leaves a bracket whose entry filled out of a nested open
-        # listing, open legs and all. Until a microsecond past since, to lose no boundary order.
-        _read_orders(client, QueryOrderStatus.OPEN, orders, nested=False, after=None,
-                     until=since + timedelta(microseconds=1), page_limit=order_page_limit)
         fills = () if fills_since is None else _read_fills(client, fills_since, as_of, fill_page_limit)
-        lookups, unconfirmed = _look_up_all(client, orders, sorted(set(db_order_ids)), lookup_limit)
+        asked = contradicted(db_statuses, orders, fills)
+        lookups, unconfirmed = _look_up_all(client, orders, asked, lookup_limit)
     return BrokerSnapshot(positions, orders, lookups, unconfirmed, read_account, fills, fills_since)
+
+
+def contradicted(
+    db_statuses: Mapping[str, str], open_orders: Mapping[str, BrokerOrder], fills: Iterable[BrokerFill],
+) -> list[str]:
+    """The broker ids to ask for one by one: database orders the open listing and the fills deny
+    (open but not listed; filled without the broker's last fill; ended unfilled with it), and
+    orders with fills that the database's window lacks."""
+    kinds: dict[str, set[str]] = {}
+    for fill in fills:
+        kinds.setdefault(fill.order_id, set()).add(fill.kind)
+    asked: set[str] = set()
+    held: set[str] = set()
+    for alpaca_id, db_status in db_statuses.items():
+        key = alpaca_id.strip().lower()
+        held.add(key)
+        if key in open_orders:
+            continue  # the listing holds the broker's status
+        status = vocabulary.normalize_status(db_status)
+        finished = "fill" in kinds.get(key, ())  # the broker's last fill of the order came
+        if status not in vocabulary.TERMINAL_STATUSES or finished != (status == "filled"):
+            asked.add(alpaca_id)
+    # A fill of an order the window lacks: a replacement, an older order, or one the database lacks.
+    asked.update(order_id for order_id in kinds if order_id not in held and order_id not in open_orders)
+    return sorted(asked)
 
 
 def _look_up_all(
     client: BrokerClient, orders: Mapping[str, BrokerOrder], db_order_ids: list[str], limit: int | None,
 ) -> tuple[dict[str, BrokerOrder | None], tuple[str, ...]]:
-    """Ask for the database's orders the listings lacked, and for replacements they lead to."""
+    """Ask for these orders one by one, and for the replacements they lead to."""
     lookups: dict[str, BrokerOrder | None] = {}
     unasked: list[str] = []
 

@@ -72,7 +72,7 @@ def plan(settings: Settings, record_mode: str, is_demo: bool, root: Path) -> Bro
 
 
 class BrokerFeed:
-    """Takes the run's broker snapshot, live or from a cassette, given the database's open order ids."""
+    """Takes the run's broker snapshot, live or from a cassette, given what the database says."""
 
     def __init__(
         self, plan: BrokerPlan, settings: Settings, as_of: datetime, since: Callable[[], datetime]
@@ -84,8 +84,9 @@ class BrokerFeed:
         # asked for only when the broker is.
         self.since = since
 
-    def take(self, db_order_ids: list[str]) -> BrokerSnapshot:
-        """One snapshot: positions, open and recent orders, and look-ups of the orders it lacked."""
+    def take(self, db_statuses: dict[str, str]) -> BrokerSnapshot:
+        """One snapshot: the account, positions, open orders, the window's fills, and look-ups of the
+        database's orders (db_statuses: their statuses by broker id) these contradict."""
         settings, cassette = self.settings, self.plan.cassette
         if self.plan.mode == "skipped":
             raise CheckCannotRun(f"the broker is not configured: {self.plan.reason}")
@@ -105,7 +106,7 @@ class BrokerFeed:
             with self._cassette(settings):
                 since = self.since()
                 return take_snapshot(
-                    client, self.as_of, self.as_of - since, db_order_ids,
+                    client, self.as_of, db_statuses,
                     lookup_limit=settings.broker_lookup_limit, account=True, fills_since=since,
                 )
         except CannotOverwriteExistingCassetteException as exc:

@@ -133,7 +133,7 @@ class CheckRun:
     watched: WatchedDatabase
     map: SchemaMap
     catalog_: Catalog
-    snapshot_source: Callable[[list[str]], BrokerSnapshot] | None = None
+    snapshot_source: Callable[[dict[str, str]], BrokerSnapshot] | None = None
     selected: Collection[str] = ()  # rule names of the collected checks (all when empty)
     broker_skipped: str | None = None  # why the broker is not compared, when it is not configured
     verdicts: dict[str, Verdict] = field(default_factory=dict)  # by test node id
@@ -175,9 +175,8 @@ class CheckRun:
         if self._snapshot is None:
             if self.snapshot_source is None:
                 raise CheckCannotRun("no broker configured")
-            ids = [row["alpaca_order_id"] for row in self.wanted("orders", "open_at_broker")]
             try:
-                self._snapshot = self.snapshot_source(ids)
+                self._snapshot = self.snapshot_source(self.db_statuses())
             except Exception as exc:
                 self._snapshot = exc
             else:
@@ -187,6 +186,12 @@ class CheckRun:
         if isinstance(self._snapshot, BaseException):
             raise self._snapshot
         return self._snapshot
+
+    def db_statuses(self) -> dict[str, str]:
+        """What the database says of the orders the broker is asked about (its open orders and those
+        that ended inside the fills window): the status's meaning by broker id."""
+        return {row["alpaca_order_id"]: row["status_meaning"] or row["status"] or ""
+                for name in ("open_at_broker", "ended_lately") for row in self.wanted("orders", name)}
 
     # --- reads ------------------------------------------------------------------------------
 

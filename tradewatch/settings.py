@@ -333,8 +333,8 @@ SPECS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "broker_lookup_limit",
-        "most database orders missing from the broker's listings that one run asks the broker "
-        "about one by one (the rest wait for a later run)",
+        "most orders the broker's listings contradict that one run asks the broker about one by "
+        "one (the rest wait for a later run)",
         parse_positive_int,
         default="50",
         ini="tradewatch_broker_lookup_limit",

@@ -11,7 +11,7 @@ def unconfirmed(alpaca_order_ids: Sequence[str]) -> Finding:
     """Orders left unasked past the look-up limit: reported, so nothing is silently unchecked."""
     return Finding(
         "RECONCILIATION_SKIPPED", "INFO", {"table": "orders"},
-        f"{len(alpaca_order_ids)} database order(s) missing from the broker's listings were not "
+        f"{len(alpaca_order_ids)} order(s) the broker's listings and fills contradict were not "
         "looked up this run (--broker-lookup-limit); settle the ones reported to reach them",
         details={"unconfirmed": len(alpaca_order_ids), "alpaca_order_ids": list(alpaca_order_ids[:20])},
     )
