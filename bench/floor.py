@@ -45,7 +45,7 @@ def time_floor(run: CheckRun) -> float:
 
 def check_calls(run: CheckRun, broker: bool) -> dict[str, float]:
     """Each table's one read and each evaluated rule, as a run makes them: seconds by call."""
-    fresh = replace(run, _reads={}, _snapshot=None, verdicts={}, metadata={})
+    fresh = replace(run, _reads={}, _shared={}, _snapshot=None, verdicts={}, metadata={})
     each: dict[str, float] = {}
     for entity in catalogue.TABLES:
         started = time.perf_counter()

@@ -141,6 +141,7 @@ class CheckRun:
     known: dict[str, acks.Ack] = field(default_factory=dict)  # acknowledged findings by fingerprint
     metadata: dict[str, Any] = field(default_factory=dict)  # what rules recorded for the report
     _reads: dict[str, ReadResult | BaseException] = field(default_factory=dict)
+    _shared: dict[str, Any] = field(default_factory=dict)  # further reads rules share (once)
     _snapshot: BrokerSnapshot | BaseException | None = None
     _symbols: dict[Any, str] | None = None
     run_deadline: deadline.RunDeadline | None = None  # each check is bounded by what is left of it
@@ -161,6 +162,12 @@ class CheckRun:
     def connection(self) -> psycopg.Connection:
         """The read-only check session."""
         return self.watched.conn
+
+    def once(self, key: str, compute: Callable[[], Any]) -> Any:
+        """What compute returns, computed on the run's first ask for key and shared after."""
+        if key not in self._shared:
+            self._shared[key] = compute()
+        return self._shared[key]
 
     def record(self, key: str, value: Any) -> None:
         """Keep a fact a rule read for the report's run metadata (as strict JSON values)."""

@@ -97,11 +97,16 @@ def open_orders(sources: Sources) -> list[DbOrder]:
 
 def compared_orders(sources: Sources, snapshot: BrokerSnapshot) -> list[DbOrder]:
     """The database's orders to compare both ways: the open ones, those that ended inside the window,
-    and every one carrying a broker id the broker filled (looked up by index)."""
+    and every one carrying a broker id the broker filled (looked up by index), read once a run."""
+    found: list[DbOrder] = sources.once("compared_orders", lambda: _compared_orders(sources, snapshot))
+    return found
+
+
+def _compared_orders(sources: Sources, snapshot: BrokerSnapshot) -> list[DbOrder]:
     known = {row["order_id"]: _order(row) for name in ("open_at_broker", "ended_lately")
              for row in sources.wanted("orders", name)}
-    filled = [order_id for order_id in fills.fill_order_ids(snapshot)
-              if not any(order.broker_id == order_id for order in known.values())]
+    held = {order.broker_id for order in known.values()}
+    filled = [order_id for order_id in fills.fill_order_ids(snapshot) if order_id not in held]
     for row in _orders_by_broker_id(sources, filled):
         known.setdefault(row.order_id, row)
     return sorted(known.values(), key=lambda order: order.order_id)

@@ -135,6 +135,9 @@ class Sources(Protocol):
     def symbols(self) -> Mapping[Any, str]:
         """Every security's symbol by its key."""
 
+    def once(self, key: str, compute: Callable[[], Any]) -> Any:
+        """What compute returns, computed on the run's first ask for key and shared after."""
+
 
 @dataclass(frozen=True)
 class Rule:
