@@ -141,6 +141,18 @@ def test_clean_book_agrees(seeded_db: Callable[..., str], run_checks: RunChecks,
     assert alpaca.count("/v2/orders/") == 0
 
 
+def test_old_fills_touched_lately_cost_no_request(seeded_db: Callable[..., str], run_checks: RunChecks,
+                                                  alpaca: AlpacaServer) -> None:
+    """A job that touches last week's filled orders puts them in the window by their updated_at; their
+    fills are before it, so nothing contradicts them and nothing is asked for one by one."""
+    url = seeded_db("clean")
+    run_sql(url, "UPDATE orders SET updated_at = '2025-12-31 10:30-05' WHERE order_id IN (14, 15)")
+    _, report = run_checks(url, "-m", "broker", *FAST)
+    assert all(fs == [] for fs in found(report).values())
+    assert alpaca.count("/v2/orders/") == 0
+    assert alpaca.count() == 4
+
+
 def _drop_position(symbol: str) -> Callable[[AlpacaServer], None]:
     def change(server: AlpacaServer) -> None:
         server.positions = [p for p in server.positions if p["symbol"] != symbol]

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,6 +119,13 @@ def _started(settings: Settings, root: Path, record_mode: str, watched: WatchedD
     return run
 
 
+def _before(moment: Any, since: datetime) -> bool:
+    """Whether a stored time is known and earlier than since (a naive one is UTC, as the session)."""
+    if not isinstance(moment, datetime):
+        return False
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) < since
+
+
 def one_line(exc: BaseException) -> str:
     """Why something could not be read, in one line (a server's primary message when it gave one)."""
     diag = exc.diag.message_primary if isinstance(exc, psycopg.Error) else None
@@ -197,8 +205,17 @@ class CheckRun:
     def db_statuses(self) -> dict[str, str]:
         """What the database says of the orders the broker is asked about (its open orders and those
         that ended inside the fills window): the status's meaning by broker id."""
-        return {row["alpaca_order_id"]: row["status_meaning"] or row["status"] or ""
-                for name in ("open_at_broker", "ended_lately") for row in self.wanted("orders", name)}
+        since = self.ctx.broker_since
+        statuses = {}
+        for name in ("open_at_broker", "ended_lately"):
+            for row in self.wanted("orders", name):
+                meaning = row["status_meaning"] or row["status"] or ""
+                # Filled before the window, by the database's own time: no fill of the window can
+                # confirm it, so its missing fills are no contradiction worth a request.
+                if meaning == "filled" and _before(row.get("filled_at"), since):
+                    continue
+                statuses[row["alpaca_order_id"]] = meaning
+        return statuses
 
     # --- reads ------------------------------------------------------------------------------
 
