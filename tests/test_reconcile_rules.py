@@ -19,6 +19,7 @@ from tradewatch.findings import Finding
 from tradewatch.reconcile.account import account_blocked, account_figures, buying_power_low, daytrade_limit
 from tradewatch.reconcile.cost_basis import avg_price_mismatches
 from tradewatch.reconcile.fills import fill_mismatches, fill_order_ids, fills_not_in_db
+from tradewatch.reconcile.orders import orders_not_in_db, reconcile_orders
 from tradewatch.reconcile.records import DbOrder, DbPosition
 from tradewatch.reconcile.risk import risk_limit_breaches
 from tradewatch.reconcile.status import order_status_mismatches
@@ -300,3 +301,30 @@ def test_no_account_number_or_id_reaches_a_finding_or_the_figures(desk_server: A
     text = json.dumps([f.to_json() for f in findings]) + repr(figures)
     assert ACCOUNT_NUMBER not in text
     assert ACCOUNT_ID not in text
+
+
+AROUND_GRACE = [(10, False), (40, True)]  # seconds before as-of, and whether it is judged yet
+
+
+@pytest.mark.parametrize(("seconds", "judged"), AROUND_GRACE, ids=["within-grace", "after-grace"])
+def test_an_order_the_broker_does_not_know_yet_waits_out_the_grace(
+    desk_server: AlpacaServer, seconds: int, judged: bool
+) -> None:
+    """Just submitted by the database's clock, the broker may not have it yet: not judged for 30 s."""
+    moment = AS_OF - timedelta(seconds=seconds)
+    row = DbOrder(40, None, oid(40), "AMD", "new", submitted_at=moment, updated_at=moment)
+    snapshot = deep_snapshot(desk_server, [*db_orders(), row])
+    found = reconcile_orders([row], snapshot, "not_found", as_of=AS_OF)
+    assert [f.type for f in found] == (["ORDER_NOT_FOUND"] if judged else [])
+
+
+@pytest.mark.parametrize(("seconds", "judged"), AROUND_GRACE, ids=["within-grace", "after-grace"])
+def test_a_broker_order_the_database_has_not_written_yet_waits_out_the_grace(
+    desk_server: AlpacaServer, seconds: int, judged: bool
+) -> None:
+    """Just placed at the broker, the database may still be writing it: not judged for 30 s."""
+    desk_server.orders.append(order(oid(41), "AMD", "buy", "new", "5", AS_OF - timedelta(seconds=seconds)))
+    snapshot = deep_snapshot(desk_server)
+    known = {row.broker_id for row in db_orders()}
+    found = orders_not_in_db(snapshot, known, as_of=AS_OF)
+    assert [f.keys["alpaca_order_id"] for f in found] == ([oid(41)] if judged else [])

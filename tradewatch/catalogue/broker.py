@@ -186,16 +186,17 @@ POSITIONS_MATCH_BROKER = EvaluatedRule(
 
 def _orders(sources: Sources, case: str | None) -> Sequence[Finding]:
     snapshot = sources.snapshot()
+    as_of, grace = sources.ctx.as_of, _grace(sources)
     if case == "not_in_db":
         open_ids = [order.id for order in snapshot.orders.values() if order.is_open]
-        return orders_not_in_db(snapshot, known_broker_ids(sources, open_ids))
+        return orders_not_in_db(snapshot, known_broker_ids(sources, open_ids), as_of=as_of, grace=grace)
     if case == "status":
         found = status.order_status_mismatches(compared_orders(sources, snapshot), snapshot,
-                                               as_of=sources.ctx.as_of, grace=_grace(sources),
-                                               words=sources.ctx.map.vocabulary)
+                                               as_of=as_of, grace=grace, words=sources.ctx.map.vocabulary)
         return _in_layout(sources, found)
     assert case is not None
-    return _in_layout(sources, reconcile_orders(open_orders(sources), snapshot, case))
+    found = reconcile_orders(open_orders(sources), snapshot, case, as_of=as_of, grace=grace)
+    return _in_layout(sources, found)
 
 
 ORDERS_MATCH_BROKER = EvaluatedRule(

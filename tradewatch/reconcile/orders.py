@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
 
 from tradewatch import fixes
 from tradewatch.broker import BrokerSnapshot
 from tradewatch.findings import Finding
+from tradewatch.reconcile.grace import GRACE, order_moments, settling
 from tradewatch.reconcile.notices import unconfirmed
 from tradewatch.reconcile.records import DbOrder
 from tradewatch.reconcile.status import order_status_mismatches
@@ -15,15 +17,18 @@ ORDER_KINDS = ("status", "not_found", "not_in_db")
 
 
 def reconcile_orders(
-    rows: Sequence[DbOrder], snapshot: BrokerSnapshot, kind: str
+    rows: Sequence[DbOrder], snapshot: BrokerSnapshot, kind: str, *,
+    as_of: datetime | None = None, grace: timedelta = GRACE,
 ) -> list[Finding]:
-    """Status mismatches or orders the broker does not know, from the database's open orders."""
+    """Status mismatches or orders the broker does not know, from the database's open orders; one
+    submitted or changed within grace before as_of is not judged (as_of None judges all)."""
     if kind == "status":
-        return order_status_mismatches(rows, snapshot)
+        return order_status_mismatches(rows, snapshot, as_of=as_of, grace=grace)
     findings = []
     if kind == "not_found":
         for row in rows:
-            if snapshot.confirmed_missing(row.alpaca_order_id):
+            if snapshot.confirmed_missing(row.alpaca_order_id) and not settling(
+                    as_of, grace, order_moments(row)):
                 findings.append(_not_found(row))
         if snapshot.unconfirmed:
             findings.append(unconfirmed(snapshot.unconfirmed))
@@ -43,8 +48,12 @@ def _not_found(row: DbOrder) -> Finding:
     )
 
 
-def orders_not_in_db(snapshot: BrokerSnapshot, known_ids: Collection[str]) -> list[Finding]:
-    """Open broker orders (bracket legs included) that no database order carries."""
+def orders_not_in_db(
+    snapshot: BrokerSnapshot, known_ids: Collection[str], *,
+    as_of: datetime | None = None, grace: timedelta = GRACE,
+) -> list[Finding]:
+    """Open broker orders (bracket legs included) that no database order carries; one submitted or
+    changed within grace before as_of is not judged yet (the database may still be writing it)."""
     return [
         Finding(
             "ORDER_NOT_IN_DB", "CRITICAL", {"alpaca_order_id": order.id, "symbol": order.symbol},
@@ -57,4 +66,5 @@ def orders_not_in_db(snapshot: BrokerSnapshot, known_ids: Collection[str]) -> li
         )
         for order in sorted(snapshot.orders.values(), key=lambda order: order.id)
         if order.is_open and order.id not in known_ids
+        and not settling(as_of, grace, order_moments(None, order))
     ]
