@@ -78,6 +78,7 @@ def explain_reads(run: CheckRun) -> list[Plan]:
         query, params = reads.compose(entity, run.row_rules(entity), run.wants(entity), run.ctx)
         statement = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {}").format(query)
         with run.watched.conn.transaction():
+            reads.expect_few_rows(run.watched.conn)  # as the read itself is made: the run's plan
             row = run.watched.conn.execute(statement, params).fetchone()
         assert row is not None
         document = row[0][0]
