@@ -38,10 +38,10 @@ def client_for(server: AlpacaServer, **changes: Any) -> BrokerClient:
     ))
 
 
-def statuses(orders: Iterable[DbOrder | str] = ()) -> dict[str, str]:
-    """What the database says of these orders by broker id, as a run hands it to the snapshot: a
-    record's status, and a bare broker id is an open order."""
-    return dict(_status(order) for order in orders)
+def statuses(orders: Iterable[DbOrder | str] = ()) -> list[tuple[str, str]]:
+    """What the database says of these orders, as a run hands it to the snapshot: (broker id,
+    status) of each record, and a bare broker id is an open order."""
+    return [_status(order) for order in orders]
 
 
 def _status(order: DbOrder | str) -> tuple[str, str]:

@@ -63,7 +63,7 @@ def test_an_account_lacking_a_field_is_an_error(
 
 
 def test_without_asking_the_snapshot_reads_as_before(server: AlpacaServer) -> None:
-    snapshot = take_snapshot(client_for(server), AS_OF, {})
+    snapshot = take_snapshot(client_for(server), AS_OF, ())
     assert (snapshot.account, snapshot.fills, snapshot.fills_since) == (None, (), None)
     assert server.count("/v2/account") == 0
 
@@ -142,12 +142,12 @@ def test_faults_on_the_new_paths(server: AlpacaServer, fault: str, path: str) ->
     server.fail(kind, times=times, path=path, delay_s=1.5)
     client = client_for(server, broker_retries=2, broker_timeout_s=0.5)
     if message is None:
-        snapshot = take_snapshot(client, AS_OF, {}, account=True, fills_since=FILLS_SINCE)
+        snapshot = take_snapshot(client, AS_OF, (), account=True, fills_since=FILLS_SINCE)
         assert snapshot.account is not None
         assert server.count(path) >= 2
         return
     with pytest.raises(BrokerUnavailable) as caught:
-        take_snapshot(client, AS_OF, {}, account=True, fills_since=FILLS_SINCE)
+        take_snapshot(client, AS_OF, (), account=True, fills_since=FILLS_SINCE)
     assert message in str(caught.value)
 
 
@@ -167,7 +167,7 @@ def test_refused_keys_echoed_back_reach_no_message(server: AlpacaServer) -> None
     client = client_for(server)
     server.secret_key = "the-real-secret"  # so the client's is wrong, and echoed back
     with pytest.raises(BrokerUnavailable, match=r"refused the credentials \(401\)") as caught:
-        take_snapshot(client, AS_OF, {}, account=True, fills_since=FILLS_SINCE)
+        take_snapshot(client, AS_OF, (), account=True, fills_since=FILLS_SINCE)
     assert "test-secret" not in str(caught.value)
     assert server.api_key not in str(caught.value)
 

@@ -25,7 +25,7 @@ def test_a_trickling_reply_is_cut_at_the_broker_timeout() -> None:
         trickling.fail("trickle", path="/v2/positions", delay_s=0.1)  # ~12 s for its ~120 bytes
         started = time.monotonic()
         with pytest.raises(BrokerUnavailable, match="did not answer within 1 s"):
-            take_snapshot(client_for(trickling, broker_timeout_s=1.0), AS_OF, {})
+            take_snapshot(client_for(trickling, broker_timeout_s=1.0), AS_OF, ())
         assert time.monotonic() - started < 6
 
 
@@ -33,7 +33,7 @@ def test_orders_paged_for_ever_stop_at_the_page_limit(server: AlpacaServer) -> N
     """A broker sending full pages of new, ever older orders: the listing stops, as an error."""
     server.fail("endless", path="/v2/orders")
     with pytest.raises(BrokerUnavailable, match="past 3 pages of 500"):
-        take_snapshot(client_for(server), AS_OF, {}, order_page_limit=3)
+        take_snapshot(client_for(server), AS_OF, (), order_page_limit=3)
     assert server.count("/v2/orders") == 3
 
 
@@ -44,7 +44,7 @@ def test_an_orders_page_sent_again_is_an_error(server: AlpacaServer) -> None:
                             start + timedelta(seconds=n)) for n in range(600)]
     server.fail("stuck", path="/v2/orders")
     with pytest.raises(BrokerUnavailable, match="ignores until"):
-        take_snapshot(client_for(server), AS_OF, {})
+        take_snapshot(client_for(server), AS_OF, ())
     assert server.count("/v2/orders") == 2
 
 

@@ -182,7 +182,7 @@ def test_unreachable_broker_is_an_error_naming_where(server: AlpacaServer) -> No
     client = client_for(server)
     server.stop()
     with pytest.raises(BrokerUnavailable, match=f"cannot reach the broker at {server.url}"):
-        take_snapshot(client, demo.DEMO_AS_OF, {})
+        take_snapshot(client, demo.DEMO_AS_OF, ())
 
 
 def test_rate_limit_retries_are_bounded(server: AlpacaServer) -> None:
@@ -198,7 +198,7 @@ def test_settings_repr_and_errors_hide_the_keys(server: AlpacaServer) -> None:
     assert "a-wrong-secret" not in repr(resolved)
     client = BrokerClient(dataclasses.replace(resolved, alpaca_base_url=server.url))
     with pytest.raises(BrokerUnavailable) as caught:
-        take_snapshot(client, demo.DEMO_AS_OF, {})
+        take_snapshot(client, demo.DEMO_AS_OF, ())
     assert "401" in str(caught.value)
     assert "a-wrong-secret" not in str(caught.value)
     assert server.api_key not in str(caught.value)

@@ -328,3 +328,36 @@ def test_a_broker_order_the_database_has_not_written_yet_waits_out_the_grace(
     known = {row.broker_id for row in db_orders()}
     found = orders_not_in_db(snapshot, known, as_of=AS_OF)
     assert [f.keys["alpaca_order_id"] for f in found] == ([oid(41)] if judged else [])
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["duplicate-first", "duplicate-last"])
+@pytest.mark.parametrize(("number", "symbol", "status", "severity"), [
+    (1, "AAPL", "new", "WARNING"),  # still open in the database, filled at the broker
+    (2, "TSLA", "cancelled", "CRITICAL"),  # cancelled in the database, filled at the broker
+], ids=["open-duplicate", "cancelled-duplicate"])
+def test_two_rows_with_one_broker_id_are_each_compared(
+    desk_server: AlpacaServer, first: bool, number: int, symbol: str, status: str, severity: str
+) -> None:
+    """A second row carrying a filled order's broker id is judged on its own, in either row order."""
+    twin = DbOrder(10 + number, None, oid(number), symbol, status, Decimal(0), None,
+                   new_york("2025-12-31T09:40"), new_york("2025-12-31T09:41"))
+    rows = [twin, *db_orders()] if first else [*db_orders(), twin]
+    snapshot = deep_snapshot(desk_server, rows)
+    found = order_status_mismatches(rows, snapshot, as_of=AS_OF)
+    assert [(f.keys["order_id"], f.severity) for f in found] == [(10 + number, severity)]
+
+
+@pytest.mark.parametrize(("number", "filled", "judged"), [
+    (1, "90", True),  # both AAPL fills are in the window (the first one's cumulative is its own)
+    (5, "20", False),  # NVDA filled 10 before the window: its window's fills are not all of it
+], ids=["all-fills-in-window", "filled-partly-before"])
+def test_an_order_without_a_submission_time_is_tied_out_by_its_fills(
+    desk_server: AlpacaServer, number: int, filled: str, judged: bool
+) -> None:
+    """Neither side says when it was submitted: the broker's cumulative quantities tell whether the
+    window holds all of its fills, so a wrong quantity is still found."""
+    rows = [dataclasses.replace(row, submitted_at=None, filled_qty=Decimal(filled))
+            if row.order_id == number else row for row in db_orders()]
+    snapshot = deep_snapshot(desk_server, rows)
+    found = fill_mismatches(rows, snapshot, as_of=AS_OF)
+    assert [(f.keys["order_id"], f.severity) for f in found] == ([(number, "CRITICAL")] if judged else [])

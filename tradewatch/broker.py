@@ -99,6 +99,7 @@ class BrokerFill:
     price: Decimal
     transaction_time: datetime
     kind: str  # fill (the order's last) or partial_fill
+    cum_qty: Decimal | None = None  # the order's filled quantity after this fill, when the broker says
 
 
 @dataclass(frozen=True)
@@ -267,15 +268,15 @@ def _without_userinfo(url: str) -> str:
 
 
 def take_snapshot(
-    client: BrokerClient, as_of: datetime, db_statuses: Mapping[str, str], *,
+    client: BrokerClient, as_of: datetime, db_statuses: Iterable[tuple[str, str]], *,
     lookup_limit: int | None = None, account: bool = False, fills_since: datetime | None = None,
     fill_page_limit: int = FILL_PAGE_LIMIT, order_page_limit: int = ORDER_PAGE_LIMIT,
 ) -> BrokerSnapshot:
     """Positions, every open order, with account the account, with fills_since every fill from then
     until as_of, and look-ups of the database's orders these contradict.
 
-    db_statuses: the database's status (its meaning) by broker id, of its open orders and of those
-    that ended inside the fills window; an unknown status counts as open.
+    db_statuses: (broker id, the database's status or its meaning) of each of its open orders and
+    of those that ended inside the fills window; an unknown status counts as open.
     """
     # Requests: account and positions, ceil(open / 500) pages of open orders, ceil(fills / 100)
     # pages of fills; one look-up per order only where the database and these disagree, so the
@@ -297,7 +298,8 @@ def take_snapshot(
 
 
 def contradicted(
-    db_statuses: Mapping[str, str], open_orders: Mapping[str, BrokerOrder], fills: Iterable[BrokerFill],
+    db_statuses: Iterable[tuple[str, str]], open_orders: Mapping[str, BrokerOrder],
+    fills: Iterable[BrokerFill],
 ) -> list[str]:
     """The broker ids to ask for one by one: database orders the open listing and the fills deny
     (open but not listed; filled without the broker's last fill; ended unfilled with it), and
@@ -307,7 +309,8 @@ def contradicted(
         kinds.setdefault(fill.order_id, set()).add(fill.kind)
     asked: set[str] = set()
     held: set[str] = set()
-    for alpaca_id, db_status in db_statuses.items():
+    # Pairs, not a mapping: two database rows carrying one broker id are each compared.
+    for alpaca_id, db_status in db_statuses:
         key = alpaca_id.strip().lower()
         held.add(key)
         if key in open_orders:
@@ -496,7 +499,7 @@ def fill_from_json(raw: Mapping[str, Any]) -> BrokerFill:
     if kind not in FILL_KINDS or qty <= 0:
         raise BrokerUnavailable(f"broker replied with a fill of type {kind!r} and qty {qty}: {fill_id!r}")
     return BrokerFill(str(fill_id), str(order_id).strip().lower(), str(raw["symbol"]),
-                      _text(raw.get("side")) or "", qty, price, when, kind)
+                      _text(raw.get("side")) or "", qty, price, when, kind, _decimal(raw.get("cum_qty")))
 
 
 def account_from_json(raw: Any) -> BrokerAccount:

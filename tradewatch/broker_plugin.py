@@ -84,9 +84,9 @@ class BrokerFeed:
         # asked for only when the broker is.
         self.since = since
 
-    def take(self, db_statuses: dict[str, str]) -> BrokerSnapshot:
+    def take(self, db_statuses: list[tuple[str, str]]) -> BrokerSnapshot:
         """One snapshot: the account, positions, open orders, the window's fills, and look-ups of the
-        database's orders (db_statuses: their statuses by broker id) these contradict."""
+        database's orders (db_statuses: broker id and status of each) these contradict."""
         settings, cassette = self.settings, self.plan.cassette
         if self.plan.mode == "skipped":
             raise CheckCannotRun(f"the broker is not configured: {self.plan.reason}")

@@ -141,7 +141,7 @@ class CheckRun:
     watched: WatchedDatabase
     map: SchemaMap
     catalog_: Catalog
-    snapshot_source: Callable[[dict[str, str]], BrokerSnapshot] | None = None
+    snapshot_source: Callable[[list[tuple[str, str]]], BrokerSnapshot] | None = None
     selected: Collection[str] = ()  # rule names of the collected checks (all when empty)
     broker_skipped: str | None = None  # why the broker is not compared, when it is not configured
     verdicts: dict[str, Verdict] = field(default_factory=dict)  # by test node id
@@ -202,11 +202,11 @@ class CheckRun:
             raise self._snapshot
         return self._snapshot
 
-    def db_statuses(self) -> dict[str, str]:
+    def db_statuses(self) -> list[tuple[str, str]]:
         """What the database says of the orders the broker is asked about (its open orders and those
-        that ended inside the fills window): the status's meaning by broker id."""
+        that ended inside the fills window): (broker id, the status's meaning) of each."""
         since = self.ctx.broker_since
-        statuses = {}
+        statuses = []
         for name in ("open_at_broker", "ended_lately"):
             for row in self.wanted("orders", name):
                 meaning = row["status_meaning"] or row["status"] or ""
@@ -214,7 +214,7 @@ class CheckRun:
                 # confirm it, so its missing fills are no contradiction worth a request.
                 if meaning == "filled" and _before(row.get("filled_at"), since):
                     continue
-                statuses[row["alpaca_order_id"]] = meaning
+                statuses.append((row["alpaca_order_id"], meaning))
         return statuses
 
     # --- reads ------------------------------------------------------------------------------

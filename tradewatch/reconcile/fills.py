@@ -72,8 +72,8 @@ def fill_mismatches(
     """FILL_MISMATCH for each order the database marks filled whose fills the broker's do not match.
 
     rows: every database order carrying a broker id of fill_order_ids(snapshot), and the
-    database's orders that ended inside the fills window. Only an order submitted inside the
-    window is judged (one submitted before may have filled partly before it), and none that
+    database's orders that ended inside the fills window. Only an order whose fills all fall in
+    the window is judged (one submitted before may have filled partly before it), and none that
     changed within grace before as_of. Quantities must agree exactly (CRITICAL); then the
     quantity-weighted fill price within price_tolerance_pct percent (WARNING).
     """
@@ -86,7 +86,7 @@ def fill_mismatches(
         fills = fills_of.get(row.order_id, [])
         lineage = snapshot.lineage(row.alpaca_order_id)
         submitted = lineage[0].submitted_at if lineage and lineage[0].submitted_at else row.submitted_at
-        if submitted is None or submitted < since:
+        if not _whole_in_window(submitted, since, fills):
             continue
         if settling(as_of, grace, [*order_moments(row, *lineage), *(f.transaction_time for f in fills)]):
             continue
@@ -94,6 +94,18 @@ def fill_mismatches(
         if finding is not None:
             findings.append(finding)
     return findings
+
+
+def _whole_in_window(submitted: datetime | None, since: datetime, fills: Sequence[BrokerFill]) -> bool:
+    """Whether every fill of the order falls in the window: submitted inside it; or, its submission
+    unknown on both sides, its first fill of the window is its first at all (by the broker's
+    cumulative quantity, where the broker gives one)."""
+    if submitted is not None:
+        return submitted >= since
+    if not fills:
+        return False  # nothing of it in the window: the status comparison asks the broker instead
+    first = min(fills, key=lambda fill: (fill.transaction_time, fill.id))
+    return first.cum_qty is None or first.cum_qty == first.qty
 
 
 def fills_not_in_db(
