@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -346,13 +346,7 @@ def apply(url: str, *, target: str | None = None) -> list[str]:
         return []
     with _writer(url) as (backend, migrations):
         todo = plan_apply(inspect(url), target).apply  # Again: another run may have gone first.
-        for migration in backend.to_apply(migrations):
-            if migration.id not in todo:
-                continue
-            try:
-                backend.apply_migrations(migrations.filter(lambda m, one=migration: m is one))
-            except psycopg.Error as exc:
-                raise MigrationError([f"{migration.id}: {_explain(exc)}"]) from exc
+        _one_by_one(backend.to_apply(migrations), todo, migrations, backend.apply_migrations, "")
         return list(todo)
 
 
@@ -362,14 +356,22 @@ def rollback(url: str, *, target: str | None = None) -> list[str]:
         return []
     with _writer(url) as (backend, migrations):
         undo = plan_rollback(inspect(url), target).rollback
-        for migration in backend.to_rollback(migrations):
-            if migration.id not in undo:
-                continue
-            try:
-                backend.rollback_migrations(migrations.filter(lambda m, one=migration: m is one))
-            except psycopg.Error as exc:
-                raise MigrationError([f"{migration.id}: rollback: {_explain(exc)}"]) from exc
+        _one_by_one(backend.to_rollback(migrations), undo, migrations, backend.rollback_migrations,
+                    "rollback: ")
         return list(undo)
+
+
+def _one_by_one(
+    ordered: Any, wanted: Collection[str], migrations: Any, run: Callable[[Any], None], what: str
+) -> None:
+    """Run each wanted migration alone, in yoyo's order, so an error names the one it came from."""
+    for migration in ordered:
+        if migration.id not in wanted:
+            continue
+        try:
+            run(migrations.filter(lambda m, one=migration: m is one))
+        except psycopg.Error as exc:
+            raise MigrationError([f"{migration.id}: {what}{_explain(exc)}"]) from exc
 
 
 def baseline(url: str) -> list[str]:
