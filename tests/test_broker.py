@@ -520,3 +520,28 @@ def test_recording_needs_credentials(
     _, report = run_checks(seeded_db("clean"), "-m", "broker",
                            f"--broker-cassette={tmp_path / 'new.yaml'}", "--record-mode=once")
     assert "needs ALPACA_API_KEY and ALPACA_SECRET_KEY" in checks_of(report)["side"]["metadata"]["error"]
+
+
+def test_a_rules_own_grace_window_is_the_one_it_judges_by(
+    seeded_db: Callable[..., str], run_checks: RunChecks, alpaca: AlpacaServer
+) -> None:
+    """Order 13 filled a minute before as-of: judged under the run's 30 s, not under the rule's 120 s."""
+    _order_13(status="filled", filled_qty="10", filled_avg_price="415.5",
+              filled_at="2025-12-31T15:59:00.000000Z", updated_at="2025-12-31T15:59:00.000000Z")(alpaca)
+    url = seeded_db("clean")
+    _, report = run_checks(url, "-m", "broker", *FAST)
+    assert [f["type"] for f in found(report)["status"]] == ["ORDER_STATUS_MISMATCH"]
+    _, report = run_checks(url, "-m", "broker", *FAST,
+                           "-o", "tradewatch_rules=orders_match_broker: broker_grace_seconds=120")
+    assert found(report)["status"] == []
+
+
+def test_a_rules_own_buying_power_minimum_is_the_one_it_judges_by(
+    seeded_db: Callable[..., str], run_checks: RunChecks, alpaca: AlpacaServer
+) -> None:
+    """180,000 of buying power passes the run's minimum (0) and fails the rule's own 200,000."""
+    _, report = run_checks(seeded_db("clean"), "-m", "broker", *FAST,
+                           "-o", "tradewatch_rules=account_in_good_standing: min_buying_power=200000")
+    account = checks_of(report, checks=("test_account_in_good_standing",))
+    findings = account["buying_power"].get("metadata", {}).get("findings", [])
+    assert [f["type"] for f in findings] == ["BUYING_POWER_LOW"]

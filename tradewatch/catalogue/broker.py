@@ -152,8 +152,9 @@ def _in_layout(sources: Sources, found: Sequence[Finding]) -> list[Finding]:
     return [dataclasses.replace(finding, fix_data=ctx.translated(finding.fix_data)) for finding in found]
 
 
-def _grace(sources: Sources) -> timedelta:
-    return timedelta(seconds=sources.ctx.settings.broker_grace_seconds)
+def _grace(sources: Sources, rule: str) -> timedelta:
+    """The rule's grace window: its own setting, else the run's."""
+    return timedelta(seconds=sources.ctx.threshold(rule, "broker_grace_seconds"))
 
 
 def _account(snapshot: BrokerSnapshot) -> BrokerAccount:
@@ -186,7 +187,7 @@ POSITIONS_MATCH_BROKER = EvaluatedRule(
 
 def _orders(sources: Sources, case: str | None) -> Sequence[Finding]:
     snapshot = sources.snapshot()
-    as_of, grace = sources.ctx.as_of, _grace(sources)
+    as_of, grace = sources.ctx.as_of, _grace(sources, ORDERS_MATCH_BROKER.name)
     if case == "not_in_db":
         open_ids = [order.id for order in snapshot.orders.values() if order.is_open]
         return orders_not_in_db(snapshot, known_broker_ids(sources, open_ids), as_of=as_of, grace=grace)
@@ -216,7 +217,7 @@ ORDERS_MATCH_BROKER = EvaluatedRule(
 def _fills(sources: Sources, case: str | None) -> Sequence[Finding]:
     snapshot = sources.snapshot()
     rows = compared_orders(sources, snapshot)
-    grace, as_of = _grace(sources), sources.ctx.as_of
+    grace, as_of = _grace(sources, FILLS_MATCH_BROKER.name), sources.ctx.as_of
     if case == "not_in_db":
         return _in_layout(sources, fills.fills_not_in_db(rows, snapshot, as_of=as_of, grace=grace))
     tolerance = sources.ctx.threshold(FILLS_MATCH_BROKER.name, "fill_price_tolerance_pct")
@@ -262,7 +263,10 @@ def _account_state(sources: Sources, case: str | None) -> Sequence[Finding]:
     if case == "blocked":
         return account.account_blocked(held)
     if case == "buying_power":
-        return account.buying_power_low(held, minimum=sources.ctx.settings.min_buying_power)
+        # The rule's own minimum where pytest.ini sets one, else the run's (a Decimal, kept exact).
+        own = sources.ctx.rule_thresholds.get(ACCOUNT_IN_GOOD_STANDING.name, {}).get("min_buying_power")
+        minimum = Decimal(str(own)) if own is not None else sources.ctx.settings.min_buying_power
+        return account.buying_power_low(held, minimum=minimum)
     return account.daytrade_limit(held)
 
 
