@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from tradewatch.errors import CheckCannotRun
 from tradewatch.findings import Finding, jsonable
 from tradewatch.judging import Judge
 from tradewatch.reads import ReadResult, Slice
+from tradewatch.reconcile.grace import aware
 from tradewatch.schema_map import catalog as catalog_read
 from tradewatch.schema_map.catalog import Catalog
 from tradewatch.schema_map.profiles import Market
@@ -121,9 +122,7 @@ def _started(settings: Settings, root: Path, record_mode: str, watched: WatchedD
 
 def _before(moment: Any, since: datetime) -> bool:
     """Whether a stored time is known and earlier than since (a naive one is UTC, as the session)."""
-    if not isinstance(moment, datetime):
-        return False
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) < since
+    return isinstance(moment, datetime) and aware(moment) < since
 
 
 def one_line(exc: BaseException) -> str:
@@ -230,6 +229,9 @@ class CheckRun:
         """What the selected, applicable rules ask of a table's read besides their findings."""
         asked: dict[str, Predicate] = dict(desk.WANTS.get(entity, {}))
         for rule in catalogue.RULES:
+            # A skipped broker reads nothing of the database (and needs no window, no calendar).
+            if rule.broker and self.broker_skipped is not None:
+                continue
             if self._selected(rule) and self._applies(rule):
                 asked.update(rule.wants.get(entity, {}))
         return asked

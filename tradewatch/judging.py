@@ -64,6 +64,8 @@ class Judge:
         return self._acknowledged(settled)
 
     def _acknowledged(self, finding: Finding) -> Finding:
+        if not self.acks:
+            return finding  # nothing acknowledged: no fingerprint to compute
         ack = self.acks.get(finding.fingerprint)
         if ack is None:
             return finding

@@ -32,11 +32,10 @@ def alpaca(smap: SchemaMap) -> str | None:
 
 
 def _with_symbols(smap: SchemaMap) -> str | None:
-    reason = alpaca(smap)
-    if reason is None and not (smap.has("positions.symbol") or (
-            smap.has("positions.security") and smap.has("securities.symbol"))):
-        reason = f"the {smap.profile.name} layout gives positions no symbol"
-    return reason
+    # Another broker's desk is ruled out for every broker rule (catalogue.gaps); here, symbols.
+    if smap.has("positions.symbol") or (smap.has("positions.security") and smap.has("securities.symbol")):
+        return None
+    return f"the {smap.profile.name} layout gives positions no symbol"
 
 
 # --- what the rules read of the database ----------------------------------------------------
@@ -208,7 +207,7 @@ ORDERS_MATCH_BROKER = EvaluatedRule(
     "its open orders exist at the broker (WARNING); the broker's open orders exist in the database "
     "(CRITICAL); an order changed within the grace window is not judged yet",
     cases=ORDER_KINDS, cases_about=", ".join(f"`{c}`" for c in ORDER_KINDS),
-    needs=("orders.broker_id", "orders.status"), requires=alpaca,
+    needs=("orders.broker_id", "orders.status"),
     wants={"orders": {"open_at_broker": _open_at_broker, "ended_lately": _ended_lately}},
     thresholds=("broker_grace_seconds",), broker=True, evaluate=_orders,
 )
@@ -232,7 +231,7 @@ FILLS_MATCH_BROKER = EvaluatedRule(
     "(CRITICAL) at its average price within the tolerance (WARNING); every broker fill belongs to "
     "an order the database marks filled (CRITICAL)",
     cases=("quantity_and_price", "not_in_db"), cases_about="`quantity_and_price`, `not_in_db`",
-    needs=("orders.broker_id", "orders.status", "orders.filled_qty"), requires=alpaca,
+    needs=("orders.broker_id", "orders.status", "orders.filled_qty"),
     wants={"orders": {"open_at_broker": _open_at_broker, "ended_lately": _ended_lately}},
     thresholds=("fill_price_tolerance_pct", "broker_grace_seconds"), broker=True, evaluate=_fills,
 )
@@ -276,7 +275,7 @@ ACCOUNT_IN_GOOD_STANDING = EvaluatedRule(
     "the account can trade (blocked or suspended: CRITICAL), keeps its buying power above the minimum "
     "and a pattern day trader below 3 day trades (WARNING); the report records equity, cash and "
     "buying power, never the account's number or ids",
-    cases=ACCOUNT_CASES, cases_about=", ".join(f"`{c}`" for c in ACCOUNT_CASES), requires=alpaca,
+    cases=ACCOUNT_CASES, cases_about=", ".join(f"`{c}`" for c in ACCOUNT_CASES),
     thresholds=("min_buying_power",), broker=True, evaluate=_account_state,
 )
 

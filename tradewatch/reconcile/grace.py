@@ -15,8 +15,8 @@ def settling(as_of: datetime | None, grace: timedelta, moments: Iterable[datetim
     """Whether any moment falls within grace before as_of, or after it (naive is UTC)."""
     if as_of is None:
         return False
-    cutoff = _aware(as_of) - grace
-    return any(moment is not None and _aware(moment) >= cutoff for moment in moments)
+    cutoff = aware(as_of) - grace
+    return any(moment is not None and aware(moment) >= cutoff for moment in moments)
 
 
 def order_moments(row: DbOrder | None, *orders: BrokerOrder | None) -> list[datetime | None]:
@@ -29,5 +29,6 @@ def order_moments(row: DbOrder | None, *orders: BrokerOrder | None) -> list[date
     return moments
 
 
-def _aware(moment: datetime) -> datetime:
+def aware(moment: datetime) -> datetime:
+    """The moment, a naive one read as UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
