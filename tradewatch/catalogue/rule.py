@@ -58,11 +58,10 @@ class Context:
         None when this layout lacks a column it sets or guards."""
         if fix is None:
             return None
-        entity = {"orders": "orders", "positions": "positions", "trading_cycles": "cycles"}.get(fix.table)
+        entity = DECEMBER_ENTITIES.get(fix.table)
         if entity is None:
             return None
-        fields = {column: field.partition(".")[2] for field, column in CATALYST_2025_12.names.items()
-                  if column and field.startswith(f"{entity}.")}
+        fields = _december_fields(entity)
 
         def logical(values: Mapping[str, Any]) -> dict[str, Any] | None:
             named = {fields.get(column): value for column, value in values.items()}
@@ -110,6 +109,17 @@ class Context:
             set_now=tuple(smap.columns[f"{entity}.{name}"] for name in now if smap.has(f"{entity}.{name}")),
             source=source,
         )
+
+
+# The December layout's tables (the reconciliation's fixes name them) and the entities they hold.
+DECEMBER_ENTITIES = {"orders": "orders", "positions": "positions", "trading_cycles": "cycles"}
+
+
+@functools.cache
+def _december_fields(entity: str) -> dict[str, str]:
+    """The December layout's columns of an entity, by name: the logical field each holds."""
+    return {column: field.partition(".")[2] for field, column in CATALYST_2025_12.names.items()
+            if column and field.startswith(f"{entity}.")}
 
 
 class Sources(Protocol):
