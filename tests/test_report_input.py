@@ -30,6 +30,11 @@ def baseline() -> dict[str, Any]:
     }
 
 
+def with_duration(literal: str) -> bytes:
+    """The baseline report with its duration written as a bare literal, which JSON does not allow."""
+    return json.dumps(baseline()).replace('"duration": 1.5', f'"duration": {literal}').encode()
+
+
 def edited(change: Callable[[dict[str, Any]], object]) -> bytes:
     """The baseline report with one change, as the bytes of a file."""
     data = baseline()
@@ -51,10 +56,10 @@ UNREADABLE: dict[str, tuple[bytes | str | None, str]] = {
     "a-directory": ("dir", "cannot read report"),
     "not-utf8": (b'{"tradewatch": "\xff\xfe"}', "not UTF-8"),
     "not-json": (b"{not json", "is not JSON"),
-    "nan": (json.dumps(baseline()).replace("1.5", "NaN").encode(), "NaN is not JSON"),
-    "infinity": (json.dumps(baseline()).replace("1.5", "Infinity").encode(), "Infinity is not JSON"),
-    "minus-infinity": (json.dumps(baseline()).replace("1.5", "-Infinity").encode(), "Infinity is not JSON"),
-    "number-beyond-a-double": (json.dumps(baseline()).replace("1.5", "1e400").encode(), "out of range"),
+    "nan": (with_duration("NaN"), "NaN is not JSON"),
+    "infinity": (with_duration("Infinity"), "Infinity is not JSON"),
+    "minus-infinity": (with_duration("-Infinity"), "Infinity is not JSON"),
+    "number-beyond-a-double": (with_duration("1e400"), "out of range"),
     "nested-100k-deep": (b"[" * 100_000 + b"]" * 100_000, "nested deeper than"),
     "a-list": (b"[]", "is not a tradewatch checks report"),
     "a-string": (b'"report"', "is not a tradewatch checks report"),
