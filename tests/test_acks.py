@@ -176,7 +176,11 @@ def test_a_rules_threshold_is_set_for_it_alone(demo_db: str, run_checks: RunChec
     ("no_stuck_orders: severity=LOUD", "severity 'LOUD' is not one of"),
     ("no_stuck_orders: stale_pnl_minutes=3",
      "no setting 'stale_pnl_minutes'; it takes severity, stuck_order_minutes"),
-    ("no_stuck_orders: stuck_order_minutes=soon", "is not a number"),
+    ("no_stuck_orders: stuck_order_minutes=soon", "stuck_order_minutes: expected a number, got 'soon'"),
+    # Held to the run-wide setting's terms: a stuck threshold of 0 would call every pending order stuck.
+    ("no_stuck_orders: stuck_order_minutes=0", "stuck_order_minutes: expected a number above 0, got '0'"),
+    ("position_pnl_fresh: stale_pnl_minutes=nan", "stale_pnl_minutes: expected a number above 0"),
+    ("orders_match_broker: broker_grace_seconds=-1", "expected a number of 0 or more, got '-1'"),
 ])
 def test_bad_rule_settings_stop_the_run_in_one_line(
     line: str, problem: str, seeded_db: Any, run_checks: RunChecks

@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from tradewatch import settings
 from tradewatch.catalogue import BY_NAME
 from tradewatch.findings import SEVERITIES, Severity
 
@@ -72,14 +73,11 @@ def parse(lines: Iterable[str]) -> RuleSettings:
                     problems.append(
                         f"{name}: severity {value!r} is not one of {', '.join(SEVERITIES)}, ignore")
             elif key in rule.thresholds:
+                # Read as the run-wide setting of that name is: a rule's own value is held to the same terms.
                 try:
-                    number = float(value)
-                except ValueError:
-                    number = -1.0
-                if not 0 <= number < float("inf"):
-                    problems.append(f"{name}: {key} {value!r} is not a number of 0 or more")
-                else:
-                    thresholds.setdefault(name, {})[key] = number
+                    thresholds.setdefault(name, {})[key] = float(settings.BY_NAME[key].parse(value))
+                except settings.SettingError as exc:
+                    problems.append(f"{name}: {key}: {exc}")
             else:
                 allowed = ", ".join(("severity", *rule.thresholds))
                 problems.append(f"{name}: no setting {key!r}; it takes {allowed}")

@@ -449,6 +449,8 @@ SPECS: tuple[SettingSpec, ...] = (
         env="TRADEWATCH_HEARTBEAT_URL",
     ),
 )
+# Each setting by its name: a rule's own threshold is read by the run-wide setting's parser.
+BY_NAME = {spec.name: spec for spec in SPECS}
 
 
 @dataclass(frozen=True)
