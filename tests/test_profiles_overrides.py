@@ -39,6 +39,20 @@ WRONG = {
                         "correct it, or set tradewatch_profile"]),
     "field": (_schema("orders.broker = ext_order_id"),
               ["orders.broker: no such field; fields are listed in the README's 'Your schema'"]),
+    # A column the rules compare as a number, or with the key it refers to, must be of a type they can.
+    "not-a-number": ((*_schema("orders.filled_qty = filled_text"), GEN_D_SET),
+                     ["orders.filled_qty: column filled_text of orders is text, not a number "
+                      "(profile catalyst-2026-04)"]),
+    "reference-of-another-type": ((*_schema("orders.position = position_ref"), GEN_D_SET),
+                                  ["orders.position: column position_ref of orders is uuid, but "
+                                   "positions.position_id, the positions.id it refers to, is integer "
+                                   "(profile catalyst-2026-04)"]),
+}
+# What each case changes in the database first.
+SETUP = {
+    "renamed-column": RENAMED,
+    "not-a-number": "ALTER TABLE orders ADD COLUMN filled_text text",
+    "reference-of-another-type": "ALTER TABLE orders ADD COLUMN position_ref uuid",
 }
 
 
@@ -49,8 +63,8 @@ def test_a_wrong_override_stops_the_run_at_start(
     """One line at start naming every problem; no check runs, each is an error of the report."""
     options, problems = WRONG[case]
     url = layout_database(pg_server, GEN_D)
-    if case == "renamed-column":
-        run_sql(url, RENAMED)
+    if case in SETUP:
+        run_sql(url, SETUP[case])
     result, report = run_checks(url, "-m", "not broker", *options, as_of=GEN_D.as_of)
     said = "tradewatch: the schema map does not fit: " + "; ".join(problems)
     assert said in result.stdout.str() + result.stderr.str()
@@ -105,3 +119,20 @@ def test_with_the_override_the_defects_are_found(
     if seed == "unlinked_entry":
         check = checks_in(report)[nodeid("order_linked_to_position", "no_position")]
         assert check["metadata"]["findings"][0]["message"].startswith("entry 100 (AMZN buy 5 filled")
+
+
+def test_a_column_of_the_wrong_type_errors_its_rules_alone(
+    pg_server: ScratchServer, run_checks: RunChecks,
+) -> None:
+    """The layout's own updated_at kept as text: the rule comparing it errors and says why; the rest run."""
+    url = layout_database(pg_server, GEN_D)
+    run_sql(url, "ALTER TABLE positions ALTER COLUMN updated_at TYPE text USING updated_at::text")
+    result, report = run_checks(url, "-m", "not broker", as_of=GEN_D.as_of)
+    tests = checks_in(report)
+    reason = "positions.updated_at: column updated_at of positions is text, not a timestamp " \
+             "(profile catalyst-2026-04)"
+    errored = {name for name, test in tests.items() if test["outcome"] == "error"}
+    assert errored == {nodeid("position_pnl_fresh")}
+    assert reason in tests[nodeid("position_pnl_fresh")]["metadata"]["error"]
+    assert tests[nodeid("order_side_matches_purpose", "long-entry")]["outcome"] == "passed"
+    assert result.ret == pytest.ExitCode.TESTS_FAILED

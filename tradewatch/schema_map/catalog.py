@@ -19,6 +19,13 @@ class Relation:
     columns: tuple[str, ...]
     # Whether the session finds it by its bare name (its schema comes first in the search path).
     unqualified: bool = True
+    # Each column's type as information_schema names it, in the columns' order.
+    types: tuple[str, ...] = ()
+
+    def type_of(self, column: str) -> str | None:
+        """A column's type ('integer', 'timestamp with time zone'); None when not known."""
+        known = column in self.columns and len(self.types) == len(self.columns)
+        return self.types[self.columns.index(column)] if known else None
 
     @property
     def identifier(self) -> sql.Identifier:
@@ -56,7 +63,7 @@ class Catalog:
 
 
 _COLUMNS = sql.SQL("""
-    SELECT c.table_schema, c.table_name, t.table_type = 'VIEW', c.column_name
+    SELECT c.table_schema, c.table_name, t.table_type = 'VIEW', c.column_name, c.data_type
     FROM information_schema.columns AS c
     JOIN information_schema.tables AS t USING (table_schema, table_name)
     WHERE c.table_schema = ANY(current_schemas(false))
@@ -69,14 +76,16 @@ def read(conn: psycopg.Connection) -> Catalog:
     row = conn.execute("SELECT current_schemas(false)").fetchone()
     search_path = tuple(row[0]) if row else ()
     columns: dict[tuple[str, str], list[str]] = {}
+    types: dict[tuple[str, str], list[str]] = {}
     views: set[tuple[str, str]] = set()
-    for schema, table, is_view, column in conn.execute(_COLUMNS):
+    for schema, table, is_view, column, data_type in conn.execute(_COLUMNS):
         columns.setdefault((schema, table), []).append(column)
+        types.setdefault((schema, table), []).append(data_type)
         if is_view:
             views.add((schema, table))
     first = search_path[0] if search_path else None
     relations = {
-        key: Relation(key[0], key[1], key in views, tuple(names), key[0] == first)
+        key: Relation(key[0], key[1], key in views, tuple(names), key[0] == first, tuple(types[key]))
         for key, names in columns.items()
     }
     return Catalog(search_path, relations)

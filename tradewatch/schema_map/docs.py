@@ -29,7 +29,8 @@ def fields_table() -> str:
     rows = _header("field", "holds")
     for field in FIELDS:
         cells = [_name(profile, field.name) for profile in PROFILES.values()]
-        rows.append(f"| `{field.name}` | {field.about} | " + " | ".join(cells) + " |")
+        about = f"{field.about} ({field.type_about})" if field.type_about else field.about
+        rows.append(f"| `{field.name}` | {about} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 

@@ -126,6 +126,44 @@ def detect(catalog: Catalog, overrides: Mapping[str, str | None]) -> Profile:
     ])
 
 
+# The types information_schema names that each kind of field may hold.
+NUMBERS = frozenset({"smallint", "integer", "bigint", "numeric", "real", "double precision"})
+TIMES = frozenset({"timestamp with time zone", "timestamp without time zone"})
+ALLOWED = {"number": NUMBERS, "time": TIMES, "date": frozenset({"date"})}
+# Types one equality compares across: a reference and its key must share a family.
+TEXTS = frozenset({"text", "character varying", "character"})
+
+
+def _family(data_type: str) -> str:
+    """The family a type compares within (number, text), else the type itself."""
+    return "number" if data_type in NUMBERS else "text" if data_type in TEXTS else data_type
+
+
+def _mistyped(
+    tables: Mapping[str, Relation], columns: Mapping[str, str], where: str,
+) -> list[tuple[str, str]]:
+    """Mapped columns whose type the rules cannot compare as they must, each with why."""
+    found = []
+    for field, column in columns.items():
+        holds = BY_NAME[field].holds
+        relation = tables[field.partition(".")[0]]
+        data_type = relation.type_of(column)
+        if holds is None or data_type is None:
+            continue
+        if holds in ALLOWED:
+            if data_type not in ALLOWED[holds]:
+                found.append((field, f"{field}: column {column} of {relation.name} is {data_type}, "
+                                     f"not {BY_NAME[field].type_about} {where}"))
+        elif holds in columns:
+            key = tables[holds.partition(".")[0]]
+            key_type = key.type_of(columns[holds])
+            if key_type is not None and _family(key_type) != _family(data_type):
+                found.append((field, f"{field}: column {column} of {relation.name} is {data_type}, but "
+                                     f"{key.name}.{columns[holds]}, the {holds} it refers to, is {key_type} "
+                                     f"{where}"))
+    return found
+
+
 def parse_overrides(lines: Iterable[str]) -> dict[str, str | None]:
     """Lines 'orders.broker_id = broker_ref' (or '= -' for none) as {field: name or None}."""
     overrides, problems = _overrides(lines)
@@ -195,6 +233,12 @@ def resolve(
                 absent[field] = Gap(reason, BY_NAME[field].required)
             else:
                 columns[field] = column
+    for field, reason in _mistyped(tables, columns, where):
+        # The rules comparing it would fail on every row: they error with this reason instead.
+        if field in overrides:
+            problems.append(reason)
+        absent[field] = Gap(reason, blocks=True)
+        del columns[field]
     try:
         words = profile.vocabulary.with_overrides(vocabulary_lines)
     except VocabularyError as exc:
