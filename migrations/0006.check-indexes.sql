@@ -1,14 +1,12 @@
 -- depends: 0005.drop-legacy-columns
--- The indexes the checks read through, so that a run's cost follows the open book and
--- the last day, not the years of history behind them:
---   pending orders (stuck orders; the order checks' scope): the statuses of
---     tradewatch.vocabulary.PENDING_STATUSES;
---   orders of the lookback window (the order checks' scope): orders.created_at;
---   live positions (their orders are in scope; stale P&L; the broker's positions): the
---     statuses of tradewatch.vocabulary.LIVE_POSITION_STATUSES;
---   orders the broker should still hold (the broker's orders): a broker id and a status
---     outside tradewatch.vocabulary.TERMINAL_STATUSES, listed sorted and lower-cased
---     exactly as tradewatch.queries.broker.open_orders asks for them.
+-- Indexes for the few reads that go by key rather than through a table's one pass:
+--   pending orders: the statuses of tradewatch.vocabulary.PENDING_STATUSES;
+--   orders by creation time: orders.created_at;
+--   live positions: the statuses of tradewatch.vocabulary.LIVE_POSITION_STATUSES;
+--   orders the broker should still hold: a broker id and a status outside
+--     tradewatch.vocabulary.TERMINAL_STATUSES;
+--   orders by broker id, trimmed and lower-cased, as the broker checks look up the orders
+--     the broker's replies name (tradewatch.catalogue.broker).
 -- A partial index serves a query only while its condition is the one the query states:
 -- when the vocabulary changes, change these with it (bench/run.py flags the scans it causes).
 
