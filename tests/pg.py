@@ -53,7 +53,7 @@ def dbname(url: str) -> str:
     return str(conninfo.conninfo_to_dict(url)["dbname"])
 
 
-def run_sql(url: str, text: str) -> None:
+def run_sql(url: str, text: str | sql.Composed) -> None:
     """Run a script of statements as the owner (not through a check session)."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(text)

@@ -17,7 +17,7 @@ from psycopg import sql
 from tests.alpaca_server import AlpacaServer, position
 from tests.conftest import CHECKOUT, SEEDS_DIR, RunChecks
 from tests.pg import ScratchServer, run_sql, run_sql_file
-from tradewatch import cli, report
+from tradewatch import cli, migrate, report
 from tradewatch.findings import MESSAGE_LIMIT
 
 LONG = 400_000
@@ -62,10 +62,10 @@ def sql_ascii_url(pg_server: ScratchServer) -> Iterator[str]:
                               "TEMPLATE template0").format(sql.Identifier(name)))
     url = pg_server.url(name)
     try:
-        # The migrations' own SQL, in order (what `tradewatch migrate` applies).
-        for path in sorted((CHECKOUT / "migrations").glob("*.sql")):
-            if not path.name.endswith(".rollback.sql"):
-                run_sql_file(url, path)
+        # Migrated as a user would: tradewatch migrate speaks text to a SQL_ASCII server too.
+        code, out, err = _cli("migrate", "apply", "--yes", "--database-url", url)
+        assert (code, err) == (0, ""), err
+        assert out.endswith(f"applied {len(migrate.migration_ids())} migration(s)\n")
         run_sql_file(url, SEEDS_DIR / "clean.sql")
         run_sql(url, HOSTILE_ROWS)
         yield url

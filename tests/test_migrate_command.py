@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
-from psycopg import conninfo
+from psycopg import conninfo, sql
 
 from tests.db_checksum import checksum
 from tests.pg import ScratchServer, run_sql
@@ -96,3 +98,22 @@ def test_without_a_database_it_says_how_to_name_one(
     monkeypatch.delenv("DATABASE_URL", raising=False)
     assert cli.main(["migrate", "status"]) == 64  # EX_USAGE: not a code a status reader knows.
     assert "set DATABASE_URL or pass --database-url" in capsys.readouterr().err
+
+
+def test_a_role_that_may_not_create_is_told_so_in_one_line(
+    empty_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A role without CREATE where the records go: refused before yoyo tries (and fails unexplained)."""
+    role = f"tw_selftest_{uuid.uuid4().hex[:8]}"
+    run_sql(empty_db, sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))  # dropped below
+    try:
+        before = checksum(empty_db)
+        url = conninfo.make_conninfo(empty_db, user=role)
+        assert cli.main(["migrate", "apply", "--yes", "--database-url", url]) == 1
+        assert capsys.readouterr().err.splitlines() == [
+            f"tradewatch migrate: role {role} may not create tables in the first schema of its "
+            "search_path, where the migration records are kept; migrate as the role that owns the "
+            "desk's tables; nothing written"]
+        assert checksum(empty_db) == before
+    finally:
+        run_sql(empty_db, sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

@@ -82,6 +82,9 @@ class Inspection:
     layout: Profile | None
     catalog: Catalog
     column_types: Mapping[tuple[str, str], str]
+    # Whether the session's role may create tables where yoyo keeps its records (its first schema).
+    may_create: bool = True
+    role: str = ""
 
     @property
     def states(self) -> list[MigrationState]:
@@ -107,6 +110,8 @@ def yoyo_url(url: str) -> str:
     """Rewrite a libpq URL or key=value string for yoyo's psycopg 3 backend."""
     params = conninfo.conninfo_to_dict(url)
     dbname = str(params.pop("dbname", "") or params.get("user") or "")
+    # Text both ways: on a SQL_ASCII database psycopg would send yoyo's text parameters as bytes.
+    params.setdefault("client_encoding", "UTF8")
     # Every other parameter goes in the query string, where yoyo passes it to psycopg as is.
     query = urlencode({key: str(value) for key, value in params.items() if value is not None})
     return f"postgresql+psycopg:///{dbname}?{query}"
@@ -138,9 +143,12 @@ def inspect(url: str) -> Inspection:
             applied = _applied(conn, found, ids)
             baselined = _baselined(conn, found) & applied
             types = _column_types(conn, found)
+            row = conn.execute("SELECT current_user, current_schema() IS NOT NULL AND "
+                               "has_schema_privilege(current_schema(), 'CREATE')").fetchone()
         except psycopg.Error as exc:
             raise MigrationError([f"cannot read the migration records: {_explain(exc)}"]) from exc
-    return Inspection(ids, applied, baselined, _layout(found), found, types)
+    role, may_create = row if row else ("", False)
+    return Inspection(ids, applied, baselined, _layout(found), found, types, bool(may_create), str(role))
 
 
 def status(url: str) -> list[MigrationState]:
@@ -223,6 +231,12 @@ def layout_refusal(state: Inspection) -> str | None:
 def plan_apply(state: Inspection, target: str | None = None, *, baseline: bool = False) -> Plan:
     """What apply (with --baseline: first record 0001-0002) would do; MigrationError when refused."""
     _refuse_layout(state)
+    if not state.may_create and state.catalog.find(YOYO_MIGRATIONS) is None:
+        # yoyo would make its record tables first, and fail on the first without saying why.
+        raise MigrationError([
+            f"role {state.role} may not create tables in the first schema of its search_path, where "
+            "the migration records are kept; migrate as the role that owns the desk's tables; "
+            "nothing written"])
     marks = tuple(i for i in PHASE1_IDS if i not in state.applied) if baseline else ()
     problems = baseline_problems(state, marks) if baseline else existing_tables(state, target)
     if problems:

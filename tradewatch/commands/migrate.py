@@ -9,6 +9,7 @@ import sys
 from datetime import date
 from typing import Any
 
+import psycopg
 from psycopg import conninfo
 
 from tradewatch import db, migrate
@@ -48,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     except db.DatabaseUnreachable as exc:
         print(f"tradewatch migrate: {exc}", file=sys.stderr)
         return 2
+    except psycopg.Error as exc:
+        # What the server refused outside any one migration (yoyo's own tables, its lock): one line.
+        print(f"tradewatch migrate: {db.first_line(exc)}", file=sys.stderr)
+        return 1
 
 
 def _run(args: argparse.Namespace, url: str, where: str) -> int:
