@@ -95,6 +95,23 @@ def test_check_runs_the_checks_from_any_folder_and_exits_with_pytests_code(
     assert sorted(path.name for path in tmp_path.iterdir()) == ["reports"]
 
 
+def test_the_checkout_writes_its_report_with_entry_points_turned_off(
+    tmp_path: Path, seeded_db: Callable[..., str],
+) -> None:
+    """pytest checks/ with PYTEST_DISABLE_PLUGIN_AUTOLOAD: the conftest's plugin loads the report's."""
+    report_path = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "checks/", f"--database-url={seeded_db('clean', 'stuck_new')}",
+         "-m", "not broker", "--as-of=2025-12-31T11:00:00-05:00", "-p", "no:cacheprovider",
+         f"--tradewatch-report={report_path}"],
+        cwd=CHECKOUT, env={**_clean_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == pytest.ExitCode.TESTS_FAILED, done.stdout + done.stderr
+    report = json.loads(report_path.read_text())
+    failed = {test["nodeid"] for test in report["tests"] if test["outcome"] == "failed"}
+    assert failed == {"checks/test_orders.py::test_no_stuck_orders[new]"}
+
+
 def test_check_passes_a_usage_error_through_as_pytests(tmp_path: Path) -> None:
     done = subprocess.run([str(TRADEWATCH), "check", "--no-such-option"], cwd=tmp_path, env=_clean_env(),
                           capture_output=True, text=True, timeout=120, check=False)

@@ -160,6 +160,17 @@ def test_check_runs_the_embedded_demo_from_any_folder(venv: Path, tmp_path: Path
     assert json.loads(summary.stdout)["summary"]["status"] == "CRITICAL"
 
 
+def test_check_writes_its_report_with_entry_points_turned_off(venv: Path, tmp_path: Path) -> None:
+    # No plugin loads by its entry point then: tradewatch check names its plugin, which loads the report's.
+    done = _run([str(venv / "bin" / "tradewatch"), "check", "-p", "no:cacheprovider", "-m", "not broker"],
+                cwd=tmp_path, env={**_clean_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    assert done.returncode == pytest.ExitCode.TESTS_FAILED, done.stdout + done.stderr
+    report = json.loads((tmp_path / "reports" / "tradewatch.json").read_text())
+    assert report["tradewatch"]["demo"] is True
+    assert "error" not in report["tradewatch"]
+    assert {test["outcome"] for test in report["tests"]} == {"passed", "failed", "skipped"}
+
+
 def test_check_runs_the_demo_in_a_later_layout(venv: Path, tmp_path: Path) -> None:
     done = _run([str(venv / "bin" / "tradewatch"), "check", "-p", "no:cacheprovider",
                  "--profile=catalyst-2026-04"], cwd=tmp_path, env=_clean_env())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
@@ -25,7 +26,9 @@ with warnings.catch_warnings():
     from tradewatch.checkrun import CheckRun, Verdict
     from tradewatch.watched import WatchedDatabase
 
-pytest_plugins = ["tradewatch.terminal"]
+# The report is pytest-json-report's: where plugins are not loaded by their entry points, load it here.
+pytest_plugins = ["tradewatch.terminal",
+                  *(["pytest_jsonreport.plugin"] if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD") else [])]
 
 SETTINGS_KEY = pytest.StashKey[settings.Settings]()
 RUN_KEY = pytest.StashKey[CheckRun]()

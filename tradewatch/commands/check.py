@@ -33,9 +33,10 @@ def pytest_command(pytest_args: list[str], here: Path) -> list[str]:
     target = resources.SHIPPED if resources.ROOT == resources.SHIPPED else resources.CHECKS
     # -P: the current folder stays off sys.path, so a folder named tradewatch there is not imported.
     # -c: the checks' markers, thresholds and options; --rootdir: the report and pytest's cache
-    # land under the current folder, not in the package. The plugin comes in by its entry point.
+    # land under the current folder, not in the package. -p: the plugin by name, so it loads even
+    # where PYTEST_DISABLE_PLUGIN_AUTOLOAD turns entry points off (where they are on, it loads once).
     return [sys.executable, "-P", "-m", "pytest", str(target), "-c", str(resources.INI),
-            f"--rootdir={here}", *pytest_args]
+            f"--rootdir={here}", "-p", "tradewatch.plugin", *pytest_args]
 
 
 def run(args: argparse.Namespace) -> int:
