@@ -134,8 +134,9 @@ CASES = [
         "order_purpose_column_missing",
         failed={"test_schema.py::test_phase2_column_present[orders.order_purpose]": [
             found("MISSING_COLUMN", "CRITICAL", table="orders", column="order_purpose")]},
-        # Without the column the purpose rules have nothing to judge: not applicable, said why.
-        not_applicable={**NOT_APPLICABLE_A, **dict.fromkeys(_PURPOSE_READERS, "no column order_purpose")},
+        # The layout declares the column: without it the purpose rules cannot see, errors that say why.
+        errors=dict.fromkeys(_PURPOSE_READERS, "no column order_purpose in orders (profile catalyst-2025-12)"),
+        not_applicable={name: why for name, why in NOT_APPLICABLE_A.items() if name not in _PURPOSE_READERS},
     ),
     Case(
         "view_missing",

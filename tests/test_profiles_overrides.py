@@ -136,3 +136,22 @@ def test_a_column_of_the_wrong_type_errors_its_rules_alone(
     assert reason in tests[nodeid("position_pnl_fresh")]["metadata"]["error"]
     assert tests[nodeid("order_side_matches_purpose", "long-entry")]["outcome"] == "passed"
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_declared_column_gone_errors_its_rules_rather_than_turning_them_off(
+    pg_server: ScratchServer, run_checks: RunChecks,
+) -> None:
+    """The April layout's orders.status renamed: every rule reading it is an error naming the column,
+    never a skip that would leave the run green; a rule not reading it still runs."""
+    url = layout_database(pg_server, GEN_D, "stuck_pending")
+    run_sql(url, "ALTER TABLE orders RENAME COLUMN status TO order_status")
+    result, report = run_checks(url, "-m", "not broker", as_of=GEN_D.as_of)
+    tests = checks_in(report)
+    reason = "orders.status: no column status in orders (profile catalyst-2026-04)"
+    for name in (nodeid("no_stuck_orders", "pending"), nodeid("order_status_known")):
+        assert tests[name]["outcome"] == "error"
+        assert reason in tests[name]["metadata"]["error"]
+    assert tests[nodeid("order_purpose_set")]["outcome"] == "passed"
+    assert not report["tradewatch"]["not_applicable"] or all(
+        "orders.status" not in entry["reason"] for entry in report["tradewatch"]["not_applicable"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED

@@ -15,8 +15,8 @@ class Field:
 
     name: str
     about: str
-    # A required field the layout declares but the database lacks stops the rules reading it
-    # (an error); any other missing field only makes the rules needing it not applicable.
+    # A required table the layout declares but the database lacks stops the rules reading it (an
+    # error), as any declared column missing does; another missing table only makes them not apply.
     required: bool = False
     # What its column must hold for the rules' SQL to compare it: "number", "time", "date", or a
     # field whose column it is compared with ("positions.id"); None where any type will do.

@@ -49,7 +49,7 @@ class SchemaMap:
     detected: bool
     tables: Mapping[str, Relation]
     columns: Mapping[str, str]
-    # Fields the rules cannot read: a required one declared but missing makes its rules errors.
+    # Fields the rules cannot read: one declared but missing (blocking) makes its rules errors.
     absent: Mapping[str, Gap]
     vocabulary: Vocabulary
     market: Market
@@ -230,7 +230,9 @@ def resolve(
                 reason = f"{field}: no column {column} in {table_name} {where}"
                 if field in overrides:
                     problems.append(reason)
-                absent[field] = Gap(reason, BY_NAME[field].required)
+                # The layout says the column is there: a rule that needs it cannot see, an error
+                # (a renamed or hidden column must not turn checks off). 'FIELD = -' says it has none.
+                absent[field] = Gap(reason, blocks=True)
             else:
                 columns[field] = column
     for field, reason in _mistyped(tables, columns, where):
