@@ -135,7 +135,8 @@ CASES = [
         failed={"test_schema.py::test_phase2_column_present[orders.order_purpose]": [
             found("MISSING_COLUMN", "CRITICAL", table="orders", column="order_purpose")]},
         # The layout declares the column: without it the purpose rules cannot see, errors that say why.
-        errors=dict.fromkeys(_PURPOSE_READERS, "no column order_purpose in orders (profile catalyst-2025-12)"),
+        errors=dict.fromkeys(_PURPOSE_READERS,
+                             "no column order_purpose in orders (profile catalyst-2025-12)"),
         not_applicable={name: why for name, why in NOT_APPLICABLE_A.items() if name not in _PURPOSE_READERS},
     ),
     Case(

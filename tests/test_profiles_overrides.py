@@ -3,6 +3,9 @@ per problem; one that names a renamed column makes the checks work as on the pro
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import RunChecks
@@ -10,6 +13,7 @@ from tests.layout_books import BOOKS, FAST, serving
 from tests.layout_defects import DEFECTS_2026_04
 from tests.layouts import LAYOUTS, Expected, checks_in, layout_database, nodeid
 from tests.pg import ScratchServer, run_sql
+from tradewatch import cli, report
 
 GEN_D = LAYOUTS["catalyst-2026-04"]
 RENAMED = "ALTER TABLE orders RENAME COLUMN broker_order_id TO ext_order_id"
@@ -155,3 +159,30 @@ def test_a_declared_column_gone_errors_its_rules_rather_than_turning_them_off(
     assert not report["tradewatch"]["not_applicable"] or all(
         "orders.status" not in entry["reason"] for entry in report["tradewatch"]["not_applicable"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+UUID_KEYS = """
+ALTER TABLE orders ALTER COLUMN order_id DROP DEFAULT;
+ALTER TABLE positions ALTER COLUMN position_id DROP DEFAULT;
+ALTER TABLE positions ALTER COLUMN position_id TYPE uuid USING md5('p' || position_id)::uuid;
+ALTER TABLE orders ALTER COLUMN order_id TYPE uuid USING md5('o' || order_id)::uuid,
+    ALTER COLUMN position_id TYPE uuid USING md5('p' || position_id)::uuid,
+    ALTER COLUMN parent_order_id TYPE uuid USING md5('o' || parent_order_id)::uuid;
+"""
+
+
+def test_uuid_keys_reach_the_report_and_its_fixes(
+    pg_server: ScratchServer, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A desk keyed by uuids: its findings carry the keys as text, the report passes its own schema,
+    and the fix names the row by its uuid."""
+    url = layout_database(pg_server, GEN_D, "stuck_pending")
+    run_sql(url, UUID_KEYS)
+    result, data = run_checks(url, "-m", "not broker", as_of=GEN_D.as_of)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    [finding] = checks_in(data)[nodeid("no_stuck_orders", "pending")]["metadata"]["findings"]
+    key = str(uuid.UUID(finding["order_id"]))
+    report_path = tmp_path / "report.json"
+    assert report.validation_errors(report.load(report_path)) == []
+    assert cli.main(["fixes", str(report_path)]) == 0
+    assert f"WHERE \"order_id\" = '{key}' AND \"status\" = 'pending';" in capsys.readouterr().out

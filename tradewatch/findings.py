@@ -43,7 +43,10 @@ def jsonable(value: Any) -> Any:
         return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(item) for item in value]
-    return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    # Any other type a column may hold (uuid, inet, interval, a range): its text.
+    return str(value)
 
 
 @dataclass(frozen=True)
