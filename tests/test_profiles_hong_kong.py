@@ -106,3 +106,39 @@ def test_the_trading_day_is_hong_kongs(
     assert (no_cycle["severity"], no_cycle["details"]["trading_date"]) == ("INFO", "2026-03-04")
     assert "Asia/Hong_Kong" in no_cycle["message"]
     assert midnight["tradewatch"]["pipeline"] is None
+
+
+# Each half set alone keeps the other: the layout's, or for a calendar set alone its exchange's zone.
+HALVES = {
+    "calendar-named-again": (("--market-calendar=XHKG",), "catalyst-international",
+                             {"calendar": "XHKG", "zone": "Asia/Hong_Kong"}),
+    "zone-alone": (("--market-zone=UTC",), "catalyst-international", {"calendar": "XHKG", "zone": "UTC"}),
+    "calendar-alone-on-new-york": (("--market-calendar=XHKG",), "catalyst-2026-04",
+                                   {"calendar": "XHKG", "zone": "Asia/Hong_Kong"}),
+    "zone-alone-on-new-york": (("--market-zone=Europe/London",), "catalyst-2026-04",
+                               {"calendar": "XNYS", "zone": "Europe/London"}),
+}
+
+
+@pytest.mark.parametrize("case", HALVES)
+def test_one_half_of_the_market_set_keeps_the_other(
+    case: str, pg_server: ScratchServer, run_checks: RunChecks,
+) -> None:
+    options, profile, market = HALVES[case]
+    url = layout_database(pg_server, LAYOUTS[profile])
+    _, report = run_checks(url, "-m", "not broker", *options, as_of="2026-03-03T11:50:00+08:00")
+    assert {key: report["tradewatch"]["market"][key] for key in ("calendar", "zone")} == market
+
+
+@pytest.mark.parametrize("where", ["cli", "ini"])
+def test_an_unknown_calendar_stops_the_run_in_one_line(
+    where: str, pg_server: ScratchServer, run_checks: RunChecks,
+) -> None:
+    """A misspelt calendar is never taken for an exchange always in session."""
+    url = layout_database(pg_server, HONG_KONG)
+    option = ("--market-calendar=NOPE",) if where == "cli" else ("-o", "tradewatch_market_calendar=NOPE")
+    result, report = run_checks(url, "-m", "not broker", *option, as_of="2026-03-07T11:00:00+08:00")
+    assert report["tradewatch"]["error"] == (
+        "market_calendar: no exchange calendar named 'NOPE'; for example XNYS, XHKG, XLON, XTKS")
+    assert {test["outcome"] for test in report["tests"]} == {"error"}
+    assert result.ret == pytest.ExitCode.INTERRUPTED

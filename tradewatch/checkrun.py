@@ -97,6 +97,8 @@ def _started(settings: Settings, root: Path, record_mode: str, watched: WatchedD
     except SchemaMapError as exc:
         said = "the schema map does not fit: " + "; ".join(exc.problems)
         raise RunCannotStart(said, exc.problems) from None
+    except market_hours.UnknownCalendar as exc:
+        raise RunCannotStart(f"market_calendar: {exc}", [f"market_calendar: {exc}"]) from None
     except psycopg.Error as exc:
         raise RunCannotStart(f"cannot read the schema: {one_line(exc)}") from None
     if watched.demo:

@@ -39,12 +39,18 @@ def _quiet_pandas() -> Iterator[None]:
         yield
 
 
+def zone_of(calendar: str) -> str:
+    """The time zone an exchange trades in (UnknownCalendar for a name no calendar has)."""
+    return str(_calendar(calendar).tz)
+
+
 def in_session(moment: datetime, calendar: str = DEFAULT_CALENDAR) -> bool:
     """Whether the exchange trades at this moment, lunch breaks excluded (naive moments are UTC)."""
     stamp = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    exchange = _calendar(calendar)  # an unknown name is an error, never a session
     try:
         with _quiet_pandas():
-            return bool(_calendar(calendar).is_open_on_minute(stamp))
+            return bool(exchange.is_open_on_minute(stamp))
     except ValueError:
         # Outside the calendar's years (about 20 back, 1 ahead): do not quiet what we cannot place.
         return True

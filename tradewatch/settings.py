@@ -235,8 +235,8 @@ SPECS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(
         "market_zone",
-        "the time zone of the trading day; default: the layout's (America/New_York; Asia/Hong_Kong "
-        "for catalyst-international)",
+        "the time zone of the trading day; default: the calendar's when only it is set, else the "
+        "layout's (America/New_York; Asia/Hong_Kong for catalyst-international)",
         parse_zone,
         ini="tradewatch_market_zone",
         cli="--market-zone",
@@ -495,12 +495,15 @@ class Settings:
     lock_timeout_s: float
     heartbeat_url: str | None
 
-    @property
-    def market(self) -> Market | None:
-        """The market the settings name, filling the other half from the default; None for the layout's."""
-        if self.market_calendar is None and self.market_zone is None:
-            return None
-        return Market(self.market_calendar or "XNYS", self.market_zone or "America/New_York")
+    def market(self, layout: Market) -> Market:
+        """The market of the run: each half as set, else the layout's; a calendar set alone brings
+        its exchange's own zone (XHKG's day is Hong Kong's, whatever the layout's is)."""
+        if self.market_calendar is None:
+            return Market(layout.calendar, self.market_zone or layout.zone)
+        from tradewatch import market_hours  # Imported here: it loads the calendars (pandas).
+
+        own_zone = market_hours.zone_of(self.market_calendar)  # UnknownCalendar for a name none has
+        return Market(self.market_calendar, self.market_zone or own_zone)
 
     def __repr__(self) -> str:
         # Keep the broker keys and the database password out of tracebacks (--showlocals) and logs.

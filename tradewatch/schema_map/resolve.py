@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from psycopg import sql
@@ -189,7 +189,7 @@ def _overrides(lines: Iterable[str]) -> tuple[dict[str, str | None], list[str]]:
 
 def resolve(
     catalog: Catalog, profile_name: str, override_lines: Iterable[str],
-    vocabulary_lines: Iterable[str] = (), market: Market | None = None,
+    vocabulary_lines: Iterable[str] = (), market: Callable[[Market], Market] | None = None,
 ) -> SchemaMap:
     """Pick the profile, apply the overrides, and check every mapped name against the catalog."""
     # Every problem is found in one pass: a line that does not parse does not hide a wrong name.
@@ -248,5 +248,6 @@ def resolve(
         words = profile.vocabulary
     if problems:
         raise SchemaMapError(problems)
-    return SchemaMap(profile, detected, tables, columns, absent, words, market or profile.market,
+    return SchemaMap(profile, detected, tables, columns, absent, words,
+                     market(profile.market) if market is not None else profile.market,
                      overrides)
