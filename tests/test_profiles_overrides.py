@@ -186,3 +186,24 @@ def test_uuid_keys_reach_the_report_and_its_fixes(
     assert report.validation_errors(report.load(report_path)) == []
     assert cli.main(["fixes", str(report_path)]) == 0
     assert f"WHERE \"order_id\" = '{key}' AND \"status\" = 'pending';" in capsys.readouterr().out
+
+
+# 'FIELD = -' turns rules off; it is no sign of another layout: each desk is still detected as itself.
+NONE_OVERRIDES = {
+    "april-without-position-symbols": ("catalyst-2026-04", "positions.symbol = -"),
+    "february-without-orders": ("catalyst-2026-02", "orders.table = -"),
+    "hong-kong-saying-it-has-no-orders": ("catalyst-international", "orders.table = -"),
+}
+
+
+@pytest.mark.parametrize("case", NONE_OVERRIDES)
+def test_an_override_to_none_does_not_change_the_layout_detected(
+    case: str, pg_server: ScratchServer, run_checks: RunChecks,
+) -> None:
+    profile, line = NONE_OVERRIDES[case]
+    layout = LAYOUTS[profile]
+    url = layout_database(pg_server, layout)
+    _, report = run_checks(url, "-m", "not broker", *_schema(line), as_of=layout.as_of)
+    assert (report["tradewatch"]["profile"], report["tradewatch"]["schema"]["detected"]) == (profile, True)
+    assert "error" not in report["tradewatch"]
+    assert not [test["nodeid"] for test in report["tests"] if test["outcome"] in ("error", "failed")]

@@ -131,7 +131,8 @@ def test_detection_follows_a_renamed_broker_id_column() -> None:
     assert detect(renamed, {"orders.broker_id": "ext_order_id"}) is CATALYST_2026_04
     without_purpose = catalog_of(CATALYST_2026_02, broker_order_id="ext_order_id")
     assert detect(without_purpose, {"orders.broker_id": "ext_order_id"}) is CATALYST_2026_02
-    assert detect(catalog_of(CATALYST_2026_04), {"orders.table": None}) is CATALYST_INTERNATIONAL
+    # 'orders.table = -' turns the order rules off; the orders table still there says which desk it is.
+    assert detect(catalog_of(CATALYST_2026_04), {"orders.table": None}) is CATALYST_2026_04
     with pytest.raises(SchemaMapError, match=r"orders\.table names no table trades"):
         detect(catalog_of(CATALYST_2026_04), {"orders.table": "trades"})
 

@@ -90,20 +90,22 @@ class SchemaMap:
 def detect(catalog: Catalog, overrides: Mapping[str, str | None]) -> Profile:
     """The profile whose signature the database shows (the desk's layouts differ in few columns),
     looked for under the names tradewatch_schema gives (a renamed broker id column, say)."""
-    def named(field: str, default: str) -> str | None:
-        return overrides.get(field, default)
+    def named(field: str, default: str) -> str:
+        # 'FIELD = -' says what the rules may not read, not what the database holds: the default
+        # name stays the sign to look for.
+        return overrides.get(field) or default
 
-    positions_name = named("positions.table", "positions") or "positions"
+    positions_name = named("positions.table", "positions")
     orders_name = named("orders.table", "orders")
     positions = catalog.find(positions_name)
-    orders = catalog.find(orders_name) if orders_name else None
+    orders = catalog.find(orders_name)
     if positions is None:
         raise SchemaMapError([
             f"cannot tell the layout: no table {positions_name} in "
             f"schemas {', '.join(catalog.search_path) or '(none)'}; set tradewatch_profile and "
             "tradewatch_schema (see the README's 'Your schema')"
         ])
-    if orders is None and orders_name and "orders.table" in overrides:
+    if orders is None and overrides.get("orders.table"):
         # A misspelt table name is no sign of the Hong Kong desk, which keeps no orders at all.
         raise SchemaMapError([
             f"cannot tell the layout: orders.table names no table {orders_name} in schemas "
@@ -122,7 +124,7 @@ def detect(catalog: Catalog, overrides: Mapping[str, str | None]) -> Profile:
         return CATALYST_2026_04 if purpose in orders.columns else CATALYST_2026_02
     raise SchemaMapError([
         f"cannot tell the layout: {orders.name} has neither alpaca_order_id nor "
-        f"{broker_id or 'broker_order_id'}; set tradewatch_profile and map the columns in tradewatch_schema"
+        f"{broker_id}; set tradewatch_profile and map the columns in tradewatch_schema"
     ])
 
 
