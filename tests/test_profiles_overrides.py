@@ -207,3 +207,52 @@ def test_an_override_to_none_does_not_change_the_layout_detected(
     assert (report["tradewatch"]["profile"], report["tradewatch"]["schema"]["detected"]) == (profile, True)
     assert "error" not in report["tradewatch"]
     assert not [test["nodeid"] for test in report["tests"] if test["outcome"] in ("error", "failed")]
+
+
+def _vocabulary(*lines: str) -> tuple[str, str]:
+    """The options setting tradewatch_vocabulary to these lines."""
+    return "-o", "tradewatch_vocabulary=" + "\n".join(lines)
+
+
+def test_a_vocabulary_override_makes_a_desks_own_spelling_known(
+    pg_server: ScratchServer, run_checks: RunChecks,
+) -> None:
+    """The desk writes 'BUY' and 'Filled': unknown values, until the vocabulary says what they mean."""
+    url = layout_database(pg_server, GEN_D, "order_side_unknown", "status_unknown")
+    _, before = run_checks(url, "-m", "not broker", as_of=GEN_D.as_of)
+    failing = {name for name, test in checks_in(before).items() if test["outcome"] == "failed"}
+    assert failing == {nodeid("order_side_known"), nodeid("order_status_known")}
+    result, after = run_checks(url, "-m", "not broker", *_vocabulary(
+        "orders.side += BUY=buy", "orders.status += Filled=filled"), as_of=GEN_D.as_of)
+    assert not [name for name, test in checks_in(after).items() if test["outcome"] in ("failed", "error")]
+    assert result.ret == 0
+
+
+# Two lines at odds would let the last win unseen: each such setting stops the run in one line.
+AT_ODDS = {
+    "a-spelling-given-two-meanings": (
+        _vocabulary("orders.side += BUY=buy", "orders.side += BUY=sell"),
+        "vocabulary orders.side: 'BUY' is given two meanings, buy and sell"),
+    "two-meanings-in-one-line": (
+        _vocabulary("orders.side += BUY=buy BUY=sell"),
+        "vocabulary orders.side: 'BUY' is given two meanings, buy and sell"),
+    "a-field-set-twice": (
+        _schema("positions.status = status", "positions.status = side"),
+        "positions.status: set twice, to status and to side"),
+}
+
+
+@pytest.mark.parametrize("case", AT_ODDS)
+def test_settings_at_odds_stop_the_run(case: str, pg_server: ScratchServer, run_checks: RunChecks) -> None:
+    options, problem = AT_ODDS[case]
+    url = layout_database(pg_server, GEN_D)
+    result, report = run_checks(url, "-m", "not broker", GEN_D_SET, *options, as_of=GEN_D.as_of)
+    assert problem in report["tradewatch"]["error"]
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+
+
+def test_a_spelling_removed_may_be_given_again(pg_server: ScratchServer, run_checks: RunChecks) -> None:
+    url = layout_database(pg_server, GEN_D, "order_side_unknown")
+    result, _ = run_checks(url, "-m", "not broker", *_vocabulary(
+        "orders.side += BUY=sell", "orders.side -= BUY", "orders.side += BUY=buy"), as_of=GEN_D.as_of)
+    assert result.ret == 0

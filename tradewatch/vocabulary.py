@@ -110,8 +110,18 @@ class Vocabulary:
     def with_overrides(self, lines: Iterable[str]) -> Vocabulary:
         """This vocabulary changed by lines like 'orders.status += working=new' (=, += or -=)."""
         spellings = {column: dict(values) for column, values in self.spellings.items()}
+        given: dict[tuple[str, str], str] = {}  # what the lines themselves said each spelling means
         for line in lines:
             column, operator, values = _parse(line)
+            for stored, meaning in values.items():
+                if operator == "-=":
+                    given.pop((column, stored), None)
+                    continue
+                said = given.setdefault((column, stored), meaning)
+                if said != meaning:
+                    # Two lines at odds: the last would win unseen, and judge by a meaning not meant.
+                    raise VocabularyError(
+                        f"vocabulary {column}: {stored!r} is given two meanings, {said} and {meaning}")
             if operator == "=":
                 spellings[column] = values
             elif operator == "+=":
@@ -143,7 +153,9 @@ def _parse(line: str) -> tuple[str, str, dict[str, str]]:
                 f"vocabulary {column}: {meaning!r} is not a value tradewatch knows; "
                 f"write STORED=MEANING with MEANING one of {', '.join(CANONICAL[column])}"
             )
-        values[stored] = meaning
+        if values.setdefault(stored, meaning) != meaning:
+            raise VocabularyError(
+                f"vocabulary {column}: {stored!r} is given two meanings, {values[stored]} and {meaning}")
     return column, operator, values
 
 

@@ -184,6 +184,8 @@ def _overrides(lines: Iterable[str]) -> tuple[dict[str, str | None], list[str]]:
             problems.append(f"{line.strip()}: expected FIELD = NAME (or FIELD = - for none)")
         elif field not in FIELD_NAMES:
             problems.append(f"{field}: no such field; fields are listed in the README's 'Your schema'")
+        elif field in overrides and overrides[field] != (None if name == NONE else name):
+            problems.append(f"{field}: set twice, to {overrides[field] or NONE} and to {name}")
         else:
             overrides[field] = None if name == NONE else name
     return overrides, problems
