@@ -160,3 +160,27 @@ def test_a_non_finite_quantity_is_one_error_line(
         "the rule cannot compute with a value it read (NaN or Infinity)")
     assert "checks/test_broker.py::test_orders_match_broker[status]" not in errors
     assert not [line for line in result.outlines if line.startswith(("Traceback", "E   "))]
+
+
+def test_a_client_id_that_is_not_utf8_is_still_found_shared(
+    pg_server: ScratchServer, run_checks: RunChecks,
+) -> None:
+    """Two orders share a client order id holding a byte no UTF-8 text has: found, shown escaped."""
+    name = f"tw_selftest_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' "
+                              "TEMPLATE template0").format(sql.Identifier(name)))
+    url = pg_server.url(name)
+    try:
+        assert _cli("migrate", "apply", "--yes", "--database-url", url)[0] == 0
+        run_sql_file(url, SEEDS_DIR / "clean.sql")
+        run_sql(url, "UPDATE orders SET alpaca_client_order_id = E'cts-\\xff' WHERE order_id IN (11, 14)")
+        result, data = run_checks(url, "-k", "client_order_ids")
+        [test] = [test for test in data["tests"] if test["outcome"] != "deselected"]
+        [finding] = test["metadata"]["findings"]
+        assert (finding["type"], finding["alpaca_client_order_id"], finding["details"]["order_ids"]) == (
+            "DUPLICATE_CLIENT_ORDER_ID", "cts-\\xff", [11, 14])
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+    finally:
+        with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
