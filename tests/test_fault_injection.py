@@ -76,6 +76,27 @@ def test_a_database_link_that_stalls_mid_run(seeded_db: Callable[..., str], tmp_
     assert "Traceback" not in done.stdout + done.stderr
 
 
+def test_a_database_link_that_stalls_while_the_session_starts(
+    seeded_db: Callable[..., str], tmp_path: Path,
+) -> None:
+    """Reached, then stalled while the check session is set up: the run ends with its report, every
+    check an error, and no traceback."""
+    url = seeded_db("clean")
+    params = conninfo.conninfo_to_dict(url)
+    report_path = tmp_path / "report.json"
+    with StallProxy(str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432),
+                    stall_on=b"TimeZone") as proxy:
+        done, elapsed = _checks(conninfo.make_conninfo(url, host="127.0.0.1", port=proxy.port), report_path,
+                                "--statement-timeout=2")
+        assert proxy.stalled.is_set()  # the link did stall, at start
+    assert elapsed < RUN_DEADLINE_S + START_UP_S, done.stdout[-2000:]
+    data = report.load(report_path)
+    assert data["tradewatch"]["error"].startswith("the database session was lost at start: ")
+    assert {test["outcome"] for test in data["tests"]} == {"error"}
+    assert _summary(report_path) == 3
+    assert "Traceback" not in done.stdout + done.stderr
+
+
 def test_a_broker_that_trickles(seeded_db: Callable[..., str], tmp_path: Path) -> None:
     url = seeded_db("clean")
     report_path = tmp_path / "report.json"

@@ -78,6 +78,9 @@ def start(settings: Settings, root: Path, record_mode: str = "none") -> CheckRun
         watched = open_watched(settings)
     except (db.DatabaseUnreachable, DatabaseRequired) as exc:
         raise RunCannotStart(str(exc)) from None
+    except psycopg.Error as exc:
+        # Reached, then lost while the session was being set up (a link that stops relaying).
+        raise RunCannotStart(f"the database session was lost at start: {one_line(exc)}") from None
     try:
         return _started(settings, root, record_mode, watched)
     except BaseException:
