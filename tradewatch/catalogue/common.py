@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg import sql
@@ -44,14 +44,42 @@ def cutoff(ctx: Context, rule: str, setting: str) -> datetime:
     return ctx.as_of - timedelta(minutes=ctx.threshold(rule, setting))
 
 
+# Clocks differ a little between the desk's writers and the run; a moment further past the later of
+# as-of and the wall clock than this no clock wrote (a year 2099, 'infinity'): as unknown as NULL.
+# (A run as of the past meets rows written since: those are real.)
+FUTURE_SKEW = timedelta(minutes=5)
+
+
+def _aware(moment: datetime) -> datetime:
+    """A stored moment; one without a zone read as UTC, as the check session's SQL reads it."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def in_future(ctx: Context, moment: datetime | None) -> bool:
+    """Whether a stored moment lies beyond any real time (and the clocks' skew)."""
+    return moment is not None and _aware(moment) > ctx.latest_real + FUTURE_SKEW
+
+
 def minutes_since(ctx: Context, moment: datetime | None) -> float | None:
-    """Minutes from moment to as-of, to a tenth; None when the moment is unknown."""
-    return None if moment is None else round((ctx.as_of - moment).total_seconds() / 60, 1)
+    """Minutes from moment to as-of, to a tenth; None when the moment is unknown or in the future."""
+    if moment is None or in_future(ctx, moment):
+        return None
+    return round((ctx.as_of - _aware(moment)).total_seconds() / 60, 1)
 
 
-def older_than(scope: Scope, moment: sql.Composable, limit: datetime) -> sql.Composable:
-    """The moment is before the limit, or unknown: NULL is never a pass."""
-    return sql.SQL("({moment} < {limit} OR {moment} IS NULL)").format(moment=moment, limit=scope.param(limit))
+def waited(ctx: Context, moment: datetime | None, never: str) -> str:
+    """How long since the moment, in words: 'for 42 min', the future moment named, or never."""
+    if moment is None:
+        return never
+    if in_future(ctx, moment):
+        return f"since a time still to come ({text.shown(str(moment))})"
+    return f"for {minutes_since(ctx, moment):.0f} min"
+
+
+def older_than(scope: Scope, ctx: Context, moment: sql.Composable, limit: datetime) -> sql.Composable:
+    """The moment is before the limit, unknown or in the future: neither NULL nor 2099 is a pass."""
+    return sql.SQL("({moment} < {limit} OR {moment} IS NULL OR {moment} > {future})").format(
+        moment=moment, limit=scope.param(limit), future=scope.param(ctx.latest_real + FUTURE_SKEW))
 
 
 def first_known(scope: Scope, *fields: str) -> sql.Composable:

@@ -12,7 +12,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from tradewatch import vocabulary as v
-from tradewatch.catalogue.common import cutoff, minutes_since, older_than, shown, unknown_value
+from tradewatch.catalogue.common import cutoff, minutes_since, older_than, shown, unknown_value, waited
 from tradewatch.catalogue.rule import Context, EvaluatedRule, Row, RowRule, Sources
 from tradewatch.catalogue.schema import PIPELINE_VIEW, is_view_failure
 from tradewatch.catalogue.scope import Scope
@@ -34,17 +34,17 @@ def day_bounds(ctx: Context) -> tuple[datetime, datetime]:
 def _stale(scope: Scope, ctx: Context) -> sql.Composable:
     return sql.SQL("{} AND {}").format(
         scope.is_one_of("cycles.status", v.RUNNING_CYCLE_STATUSES),
-        older_than(scope, scope.col("cycles.heartbeat"),
+        older_than(scope, ctx, scope.col("cycles.heartbeat"),
                    cutoff(ctx, RUNNING_CYCLE_FRESH.name, "stale_cycle_minutes")))
 
 
 def _stale_finding(row: Row, case: str | None, ctx: Context) -> Finding:
     minutes = minutes_since(ctx, row["heartbeat"])
     threshold = ctx.threshold(RUNNING_CYCLE_FRESH.name, "stale_cycle_minutes")
-    waited = f"for {minutes:.0f} min" if minutes is not None else "ever (no heartbeat)"
     return Finding(
         "CYCLE_STALE", "WARNING", {"cycle_id": row["cycle_id"]},
-        f"cycle {row['cycle_id']} is {shown(row['status'])} but not updated {waited} "
+        f"cycle {row['cycle_id']} is {shown(row['status'])} but not updated "
+        f"{waited(ctx, row['heartbeat'], 'ever (no heartbeat)')} "
         f"(threshold {threshold:g})",
         details={"status": row["status"], "updated_at": row["heartbeat"], "minutes_since_update": minutes},
     )

@@ -17,6 +17,7 @@ from tradewatch.catalogue.common import (
     repair,
     shown,
     unknown_value,
+    waited,
 )
 from tradewatch.catalogue.rule import Context, EvaluatedRule, Row, RowRule, Rule, Sources
 from tradewatch.catalogue.scope import Scope
@@ -117,7 +118,7 @@ def _stuck(scope: Scope, ctx: Context) -> sql.Composable:
     since = first_known(scope, "orders.submitted_at", "orders.created_at")
     return sql.SQL(" AND ").join([
         scope.is_one_of("orders.status", v.PENDING_STATUSES), *resting,
-        older_than(scope, since, cutoff(ctx, NO_STUCK_ORDERS.name, "stuck_order_minutes")),
+        older_than(scope, ctx, since, cutoff(ctx, NO_STUCK_ORDERS.name, "stuck_order_minutes")),
     ])
 
 
@@ -127,13 +128,13 @@ def _stuck_finding(row: Row, case: str | None, ctx: Context) -> Finding:
     unsent = row["submitted_at"] is None
     threshold = ctx.threshold(NO_STUCK_ORDERS.name, "stuck_order_minutes")
     state = "created and never submitted" if unsent else shown(row["status"])
-    waited = f"for {minutes:.0f} min" if minutes is not None else "since an unknown time"
+    how_long = waited(ctx, since, "since an unknown time")
     words = ctx.map.vocabulary
     ended = "expired" if words.has("orders.status", "expired") else "canceled"
     return Finding(
         "STUCK_ORDER", "WARNING", keys(row),
         f"order {row['order_id']} ({row['symbol']} {row['side']} {row['purpose'] or 'unknown purpose'} "
-        f"{jsonable(row['quantity'])}) {state} {waited} (threshold {threshold:g})",
+        f"{jsonable(row['quantity'])}) {state} {how_long} (threshold {threshold:g})",
         details={"status": row["status"], "minutes_pending": minutes, "never_submitted": unsent,
                  "side": row["side"], "order_purpose": row["purpose"], "quantity": row["quantity"]},
         # Guarded by the status read, so a fix reviewed late cannot undo a fill.
@@ -262,8 +263,6 @@ def _duplicate_client_ids(sources: Sources, case: str | None) -> list[Finding]:
     conn = sources.connection()
     by_client: dict[str, list[Any]] = {}
     with conn.transaction():
-        # Its cost, reckoned for a third of the orders shared, would set off compiling the plan.
-        conn.execute("SELECT set_config('jit', 'off', true)")
         for client_id, order_id in conn.execute(carrying):
             by_client.setdefault(client_id, []).append(order_id)
     return [

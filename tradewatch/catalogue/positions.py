@@ -5,7 +5,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from tradewatch import vocabulary as v
-from tradewatch.catalogue.common import cutoff, minutes_since, older_than, unknown_value
+from tradewatch.catalogue.common import cutoff, minutes_since, older_than, unknown_value, waited
 from tradewatch.catalogue.rule import Context, Row, RowRule
 from tradewatch.catalogue.scope import Scope
 from tradewatch.findings import Finding
@@ -45,18 +45,18 @@ POSITION_VALUES_KNOWN = RowRule(
 def _stale(scope: Scope, ctx: Context) -> sql.Composable:
     return sql.SQL("{} AND {}").format(
         scope.is_one_of("positions.status", v.LIVE_POSITION_STATUSES),
-        older_than(scope, scope.col("positions.updated_at"),
+        older_than(scope, ctx, scope.col("positions.updated_at"),
                    cutoff(ctx, POSITION_PNL_FRESH.name, "stale_pnl_minutes")))
 
 
 def _stale_finding(row: Row, case: str | None, ctx: Context) -> Finding:
     minutes = minutes_since(ctx, row["updated_at"])
     threshold = ctx.threshold(POSITION_PNL_FRESH.name, "stale_pnl_minutes")
-    waited = f"for {minutes:.0f} min" if minutes is not None else "ever (no updated_at)"
     return Finding(
         "STALE_POSITION_DATA", "INFO",
         {"position_id": row["position_id"], "symbol": row["symbol"], "cycle_id": row["cycle_id"]},
-        f"position {row['position_id']} ({row['symbol']}) P&L not updated {waited} (threshold {threshold:g})",
+        f"position {row['position_id']} ({row['symbol']}) P&L not updated "
+        f"{waited(ctx, row['updated_at'], 'ever (no updated_at)')} (threshold {threshold:g})",
         details={"unrealized_pnl": row["unrealized_pnl"], "updated_at": row["updated_at"],
                  "minutes_since_update": minutes},
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from psycopg import sql
@@ -38,6 +38,13 @@ class Context:
     settings: Settings
     # Per-rule threshold settings: rule name -> {setting name: value}.
     rule_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # When the run happens: a stored moment after it (and after as-of) no clock wrote.
+    wall_clock: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def latest_real(self) -> datetime:
+        """The latest moment a stored time can honestly hold: as-of or the wall clock, whichever is later."""
+        return max(self.as_of, self.wall_clock)
 
     @functools.cached_property
     def broker_since(self) -> datetime:
