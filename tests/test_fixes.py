@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
+from psycopg import conninfo, sql
 
 from tests.conftest import RunChecks
 from tests.pg import run_sql, run_sql_file
@@ -191,6 +191,15 @@ TAMPERED = {
     "two-keys": lambda f: f["fix_data"]["key"].update(position_id=1),
     "sql-as-a-value": lambda f: f["fix_data"]["set"].update(side={"sql": "NOW()"}),
     "no-source": lambda f: f["fix_data"].pop("source"),
+    "a-database-and-a-schema": lambda f: f["fix_data"].update(table="otherdb.public.orders"),
+    "an-empty-schema": lambda f: f["fix_data"].update(table=".orders"),
+    "a-quoted-schema": lambda f: f["fix_data"].update(table='"".orders'),
+    "a-line-break-in-the-schema": lambda f: f["fix_data"].update(table="pub\nlic.orders"),
+    "a-schema-past-63-bytes": lambda f: f["fix_data"].update(table="s" * 64 + ".orders"),
+    "a-schema-and-another-table": lambda f: f["fix_data"].update(table="public.pg_authid"),
+    "the-key-set": lambda f: f["fix_data"]["set"].update(order_id=1),
+    "the-key-set-now": lambda f: f["fix_data"]["set_now"].append("order_id"),
+    "no-guard": lambda f: f["fix_data"].update(guard={}),
 }
 
 
@@ -207,6 +216,22 @@ def test_a_tampered_fix_is_refused(
     out, err = capsys.readouterr()
     assert out == ""
     assert len(err.splitlines()) == 1
+
+
+def test_a_table_off_the_first_schema_of_the_search_path_is_fixed_by_its_qualified_name(
+    demo_db: str, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The name tradewatch writes for a table the search path finds past its first schema is accepted."""
+    run_sql(demo_db, "CREATE SCHEMA first_on_the_path;")
+    _, data = run_checks(conninfo.make_conninfo(demo_db, options="-csearch_path=first_on_the_path,public"),
+                         "-m", "not broker")
+    assert {f["fix_data"]["table"] for f in proposed(data)} == {"public.orders"}
+    script = fixes(capsys, tmp_path / "report.json")
+    assert _statements(script)
+    assert all(line.startswith('UPDATE "public"."orders" SET') for line in _statements(script))
+    before = snapshot(demo_db)
+    run_sql(demo_db, script[: script.rindex("ROLLBACK;")] + "COMMIT;\n")
+    assert snapshot(demo_db) != before
 
 
 def test_sql_text_in_a_report_is_never_printed(

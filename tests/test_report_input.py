@@ -60,6 +60,11 @@ UNREADABLE: dict[str, tuple[bytes | str | None, str]] = {
     "infinity": (with_duration("Infinity"), "Infinity is not JSON"),
     "minus-infinity": (with_duration("-Infinity"), "Infinity is not JSON"),
     "number-beyond-a-double": (with_duration("1e400"), "out of range"),
+    "integer-beyond-a-double": (with_duration(str(10**400)), "out of range"),
+    "count-beyond-a-double": (edited(lambda r: r["tests"][0]["metadata"].update(finding_count=10**400)),
+                              "out of range"),
+    "integer-below-minus-a-double": (edited(lambda r: r.update(exitcode=-(10**400))), "out of range"),
+    "integer-of-5000-digits": (with_duration("9" * 5000), "out of range"),
     "nested-100k-deep": (b"[" * 100_000 + b"]" * 100_000, "nested deeper than"),
     "a-list": (b"[]", "is not a tradewatch checks report"),
     "a-string": (b'"report"', "is not a tradewatch checks report"),
@@ -151,6 +156,28 @@ def test_alert_announces_it_and_exits_3(
     [post] = receiver.posts
     assert "could not all run" in post["body"]["title"]
     assert said in post["body"]["message"]
+
+
+@pytest.mark.parametrize(("content", "said"), list(UNREADABLE.values()), ids=list(UNREADABLE))
+@pytest.mark.parametrize("command", ["html", "metrics"])
+def test_html_and_metrics_refuse_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | str | None, said: str, command: str
+) -> None:
+    page = tmp_path / "out"
+    code, out, err = run(capsys, command, str(place(tmp_path, content)), "-o", str(page))
+    assert (code, out) == (3, "")
+    assert len(err) == 1
+    assert said in err[0]
+    assert not page.exists()
+
+
+def test_integers_a_double_holds_stay_exact() -> None:
+    """A bigint key past 2**53 is read exactly; the bound is a double's largest value, inclusive."""
+    assert report.parse_strict(b"[9223372036854775807, -9223372036854775808]") == [2**63 - 1, -(2**63)]
+    largest = int(sys.float_info.max)
+    assert report.parse_strict(str(largest).encode()) == largest
+    with pytest.raises(ValueError, match="out of range"):
+        report.parse_strict(str(largest + 1).encode())
 
 
 def test_a_deep_report_leaves_no_traceback_from_the_console_script(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -30,7 +30,7 @@ class FixData:
     table: str
     key: Mapping[str, Scalar]
     set: Mapping[str, Scalar]
-    guard: Mapping[str, Scalar] = field(default_factory=dict)
+    guard: Mapping[str, Scalar]
     set_now: tuple[str, ...] = ()
     source: Source = "database"
 
@@ -39,6 +39,8 @@ class FixData:
             raise FixDataError("a fix names the row it repairs by a key")
         if not (self.set or self.set_now):
             raise FixDataError("a fix sets at least one column")
+        if not self.guard:
+            raise FixDataError("a fix has no guard: every fix is guarded by the values it read")
 
     @property
     def row(self) -> tuple[str, tuple[tuple[str, Scalar], ...]]:
@@ -58,14 +60,24 @@ class FixData:
         if not isinstance(data, Mapping) or set(data) != set(FIX_FIELDS):
             raise FixDataError(f"fix data must have exactly the fields {', '.join(FIX_FIELDS)}")
         table, source, set_now = data["table"], data["source"], data["set_now"]
-        if not isinstance(table, str) or not table:
-            raise FixDataError("fix data names no table")
+        if not _table_name(table):
+            raise FixDataError(f"fix data's table {text.shown(table, 60)} is not 'table' or 'schema.table'")
         if source not in SOURCES:
             raise FixDataError(f"fix source must be one of {', '.join(SOURCES)}")
         if not isinstance(set_now, list) or not all(isinstance(name, str) and name for name in set_now):
             raise FixDataError("fix data's set_now must be a list of column names")
         columns = {part: _columns(data[part], part) for part in ("key", "guard", "set")}
         return cls(table, columns["key"], columns["set"], columns["guard"], tuple(set_now), source)
+
+
+def _table_name(name: Any) -> bool:
+    """Whether name is a table as a fix names one (Relation.fix_name): 'table' or 'schema.table'."""
+    parts = name.split(".") if isinstance(name, str) else []
+    # PostgreSQL cuts a name past 63 bytes, so a longer one would name another table than shown;
+    # and a double quote, doubled in the statement, would leave a reviewer guessing which name it is.
+    return 1 <= len(parts) <= 2 and all(
+        part and '"' not in part and not text.has_unsafe(part) and len(part.encode()) <= 63
+        for part in parts)
 
 
 def _columns(value: Any, part: str) -> dict[str, Scalar]:
@@ -173,6 +185,11 @@ def check_target(fix: FixData, allowed: Mapping[str, Target]) -> None:
         raise FixDataError(f"a fix names table {text.shown(fix.table, 60)}, which no rule repairs")
     if not set(fix.key) <= target.keys or len(fix.key) != 1:
         raise FixDataError(f"a fix of {text.shown(fix.table, 60)} is keyed by other than its key")
+    rekeyed = sorted({*fix.set, *fix.set_now} & target.keys)
+    if rekeyed:
+        # No rule changes a key: setting one would re-key the row the statement names.
+        raise FixDataError(f"a fix of {text.shown(fix.table, 60)} sets its key column "
+                           f"{text.shown(rekeyed[0], 60)}")
     named = {*fix.guard, *fix.set, *fix.set_now} - target.keys
     stray = sorted(named - target.columns)
     if stray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from datetime import UTC, datetime
 from functools import cache
 from importlib.resources import files
@@ -60,6 +61,16 @@ def _finite(number: str) -> float:
     return value
 
 
+def _integer(number: str) -> int:
+    # An integer past a double's largest value (about 1.8e308) is refused as 1e400 is: readers take
+    # numbers as doubles (metrics, html) and would overflow. Up to it, integers stay exact, as bigint
+    # keys past 2**53 must. That value has 309 digits: int() never reads a longer number.
+    value = int(number) if len(number.lstrip("-")) <= 309 else None
+    if value is None or abs(value) > sys.float_info.max:
+        raise ValueError(f"the number {text.shown(number, 40)} is out of range")
+    return value
+
+
 def _depth(data: Any) -> int:
     """How deeply arrays and objects nest in data, walked without recursion; stops past MAX_DEPTH."""
     deepest, pending = 0, [(data, 1)]
@@ -79,7 +90,8 @@ def parse_strict(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8 text (byte {exc.start})") from None
     try:
-        data = json.loads(decoded, parse_constant=_refuse_constant, parse_float=_finite)
+        data = json.loads(decoded, parse_constant=_refuse_constant, parse_float=_finite,
+                          parse_int=_integer)
     except RecursionError:
         raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None
     if _depth(data) > MAX_DEPTH:
