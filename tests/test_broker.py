@@ -178,6 +178,11 @@ def _drop_order_13(server: AlpacaServer) -> None:
     server.orders = [entry for entry in server.orders if entry["id"] != _c(13)]
 
 
+def _still_open_14(server: AlpacaServer) -> None:
+    server.orders.append(order(_c(14), "AAPL", "buy", "partially_filled", "20", new_york("2025-12-22T10:00"),
+                               filled_qty="5", filled_avg_price="240"))
+
+
 def _add_unknown_bracket(server: AlpacaServer) -> None:
     legs = [order("d0000000-0000-4000-8000-000000000002", "AMD", "sell", "held", "5",
                   new_york("2025-12-31T10:30"), order_type="stop", order_class="bracket"),
@@ -215,6 +220,10 @@ DISAGREEMENTS: dict[str, tuple[str, Callable[[AlpacaServer], None], str, Expecte
     "old-order-confirmed-by-lookup": ("status", _order_13(submitted_at="2025-12-20T15:00:00.000000Z",
                                                           status="filled"), "",
                                       [("ORDER_STATUS_MISMATCH", "WARNING", {"order_id": 13})]),
+    # The database ended it days before the window; the broker still lists it open: compared all
+    # the same, at no request (the open listing holds it).
+    "ended-long-ago-still-open": ("status", _still_open_14, "",
+                                  [("ORDER_STATUS_MISMATCH", "CRITICAL", {"order_id": 14})]),
     "not-found": ("not_found", _drop_order_13, "",
                   [("ORDER_NOT_FOUND", "WARNING", {"order_id": 13, "alpaca_order_id": _c(13)})]),
     # The database may spell a broker id in capitals; it is still the broker's order.

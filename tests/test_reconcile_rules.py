@@ -6,7 +6,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,15 +14,16 @@ import pytest
 
 from tests.alpaca_server import ACCOUNT_ID, ACCOUNT_NUMBER, AlpacaServer, fill, new_york, order
 from tests.broker_book import AS_OF, db_orders, db_positions, deep_snapshot, desk, oid
-from tradewatch.broker import BrokerSnapshot
+from tradewatch.broker import BrokerSnapshot, order_from_json
 from tradewatch.findings import Finding
 from tradewatch.reconcile.account import account_blocked, account_figures, buying_power_low, daytrade_limit
 from tradewatch.reconcile.cost_basis import avg_price_mismatches
 from tradewatch.reconcile.fills import fill_mismatches, fill_order_ids, fills_not_in_db
+from tradewatch.reconcile.grace import settling
 from tradewatch.reconcile.orders import orders_not_in_db, reconcile_orders
 from tradewatch.reconcile.records import DbOrder, DbPosition
 from tradewatch.reconcile.risk import risk_limit_breaches
-from tradewatch.reconcile.status import order_status_mismatches
+from tradewatch.reconcile.status import order_status_mismatches, severity
 
 Expected = list[tuple[str, str, dict[str, Any]]]
 
@@ -361,3 +362,21 @@ def test_an_order_without_a_submission_time_is_tied_out_by_its_fills(
     snapshot = deep_snapshot(desk_server, rows)
     found = fill_mismatches(rows, snapshot, as_of=AS_OF)
     assert [(f.keys["order_id"], f.severity) for f in found] == ([(number, "CRITICAL")] if judged else [])
+
+
+def test_a_moment_no_clock_has_reached_is_no_race() -> None:
+    """Within the grace before as-of, or later up to now, a change may still be settling; a moment
+    past the wall clock (a year 2099 written by a broken clock) silences no comparison."""
+    grace = timedelta(seconds=30)
+    assert settling(AS_OF, grace, [AS_OF - timedelta(seconds=10)])
+    assert settling(AS_OF, grace, [AS_OF + timedelta(days=1)])  # written since this run's as-of
+    assert not settling(AS_OF, grace, [AS_OF - timedelta(seconds=40)])
+    assert not settling(AS_OF, grace, [datetime(2099, 1, 1, tzinfo=UTC)])
+    assert not settling(AS_OF, grace, [datetime.max.replace(tzinfo=UTC)])
+
+
+@pytest.mark.parametrize("db_status", ["cancelled", "expired", "rejected", "error", "not_found"])
+def test_an_order_the_database_ended_unfilled_that_the_broker_filled_is_critical(db_status: str) -> None:
+    filled = order_from_json(order(oid(60), "AMD", "buy", "filled", "5", AS_OF - timedelta(hours=1)))
+    assert severity(db_status, filled) == "CRITICAL"
+    assert severity("new", filled) == "WARNING"  # still open in the database: its fix is the fill

@@ -117,6 +117,12 @@ class BrokerAccount:
     daytrade_count: int
 
 
+def fold_id(alpaca_id: str) -> str:
+    """A broker order id as both sides are matched: lower-cased, spaces trimmed (what SQL's
+    lower(btrim(...)) gives, which migrations/0006 indexes; no other whitespace)."""
+    return alpaca_id.strip(" ").lower()
+
+
 @dataclass(frozen=True)
 class BrokerSnapshot:
     """The run's one look at the broker: positions, open orders, targeted look-ups, and when asked
@@ -135,7 +141,7 @@ class BrokerSnapshot:
 
     def order(self, alpaca_order_id: str) -> BrokerOrder | None:
         """The broker's order with this id, from the snapshot or a look-up, if the broker has it."""
-        key = alpaca_order_id.strip().lower()
+        key = fold_id(alpaca_order_id)
         return self.orders.get(key) or self.lookups.get(alpaca_order_id) or self.lookups.get(key)
 
     def confirmed_missing(self, alpaca_order_id: str) -> bool:
@@ -311,7 +317,7 @@ def contradicted(
     held: set[str] = set()
     # Pairs, not a mapping: two database rows carrying one broker id are each compared.
     for alpaca_id, db_status in db_statuses:
-        key = alpaca_id.strip().lower()
+        key = fold_id(alpaca_id)
         held.add(key)
         if key in open_orders:
             continue  # the listing holds the broker's status
@@ -332,7 +338,7 @@ def _look_up_all(
     unasked: list[str] = []
 
     def known(alpaca_id: str) -> BrokerOrder | None:
-        key = alpaca_id.strip().lower()
+        key = fold_id(alpaca_id)
         if key in orders or alpaca_id in lookups:
             return orders.get(key) or lookups[alpaca_id]
         # A backlog of stale database orders must not turn one run into hundreds of requests.
@@ -421,11 +427,11 @@ def _read_fills(
 def _look_up(client: BrokerClient, alpaca_id: str) -> BrokerOrder | None:
     """The broker's order with this id, or None when the broker does not know it."""
     try:
-        UUID(alpaca_id.strip())
+        UUID(alpaca_id.strip(" "))
     except ValueError:
         return None  # Not an id the broker could ever have issued.
     try:
-        raw = client.get_order_by_id(alpaca_id.strip())
+        raw = client.get_order_by_id(alpaca_id.strip(" "))
     except APIError as exc:
         if exc.status_code == 404:
             return None
@@ -498,7 +504,7 @@ def fill_from_json(raw: Mapping[str, Any]) -> BrokerFill:
         raise BrokerUnavailable(f"broker replied with a fill lacking what identifies it: {fill_id!r}")
     if kind not in FILL_KINDS or qty <= 0:
         raise BrokerUnavailable(f"broker replied with a fill of type {kind!r} and qty {qty}: {fill_id!r}")
-    return BrokerFill(str(fill_id), str(order_id).strip().lower(), str(raw["symbol"]),
+    return BrokerFill(str(fill_id), fold_id(str(order_id)), str(raw["symbol"]),
                       _text(raw.get("side")) or "", qty, price, when, kind, _decimal(raw.get("cum_qty")))
 
 

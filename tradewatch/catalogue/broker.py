@@ -12,7 +12,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from tradewatch import vocabulary as v
-from tradewatch.broker import BrokerAccount, BrokerSnapshot
+from tradewatch.broker import BrokerAccount, BrokerSnapshot, fold_id
 from tradewatch.catalogue.rule import Context, EvaluatedRule, Row, Sources
 from tradewatch.catalogue.scope import Scope
 from tradewatch.errors import CheckCannotRun
@@ -96,7 +96,8 @@ def open_orders(sources: Sources) -> list[DbOrder]:
 
 def compared_orders(sources: Sources, snapshot: BrokerSnapshot) -> list[DbOrder]:
     """The database's orders to compare both ways: the open ones, those that ended inside the window,
-    and every one carrying a broker id the broker filled (looked up by index), read once a run."""
+    and every one carrying a broker id the broker holds open or filled (looked up by index, so an
+    order the database ended long ago that the broker still holds is compared too), read once a run."""
     found: list[DbOrder] = sources.once("compared_orders", lambda: _compared_orders(sources, snapshot))
     return found
 
@@ -105,10 +106,15 @@ def _compared_orders(sources: Sources, snapshot: BrokerSnapshot) -> list[DbOrder
     known = {row["order_id"]: _order(row) for name in ("open_at_broker", "ended_lately")
              for row in sources.wanted("orders", name)}
     held = {order.broker_id for order in known.values()}
-    filled = [order_id for order_id in fills.fill_order_ids(snapshot) if order_id not in held]
-    for row in _orders_by_broker_id(sources, filled):
+    asked = [*fills.fill_order_ids(snapshot), *_held_open(snapshot)]
+    for row in _orders_by_broker_id(sources, sorted({fold_id(i) for i in asked} - held)):
         known.setdefault(row.order_id, row)
     return sorted(known.values(), key=lambda order: order.order_id)
+
+
+def _held_open(snapshot: BrokerSnapshot) -> list[str]:
+    """The ids of the orders the broker holds open."""
+    return [order.id for order in snapshot.orders.values() if order.is_open]
 
 
 # What an order looked up by broker id carries: the read's names and the logical fields.
@@ -130,7 +136,7 @@ def _orders_by_broker_id(sources: Sources, broker_ids: Sequence[str]) -> list[Db
         else sql.SQL("NULL"), sql.Identifier(name)) for name, field in _PICKED]
     query = sql.SQL("SELECT {} FROM {} AS o WHERE {} = ANY(%(ids)s)").format(
         sql.SQL(", ").join(picked), smap.table("orders"), folded)
-    ids = [order_id.strip().lower() for order_id in broker_ids]
+    ids = [fold_id(order_id) for order_id in broker_ids]
     conn = sources.connection()
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cursor:
         rows = cursor.execute(query, {"ids": ids}).fetchall()
@@ -138,11 +144,6 @@ def _orders_by_broker_id(sources: Sources, broker_ids: Sequence[str]) -> list[Db
     words = smap.vocabulary
     return [_order({**row, "symbol": row["own_symbol"] or symbols.get(row["security_id"]),
                     "status_meaning": words.canonical("orders.status", row["status"])}) for row in rows]
-
-
-def known_broker_ids(sources: Sources, alpaca_order_ids: Sequence[str]) -> set[str]:
-    """Which of these broker ids some database order carries, whatever its status (by index)."""
-    return {order.broker_id for order in _orders_by_broker_id(sources, alpaca_order_ids)}
 
 
 def _in_layout(sources: Sources, found: Sequence[Finding]) -> list[Finding]:
@@ -188,8 +189,9 @@ def _orders(sources: Sources, case: str | None) -> Sequence[Finding]:
     snapshot = sources.snapshot()
     as_of, grace = sources.ctx.as_of, _grace(sources, ORDERS_MATCH_BROKER.name)
     if case == "not_in_db":
-        open_ids = [order.id for order in snapshot.orders.values() if order.is_open]
-        return orders_not_in_db(snapshot, known_broker_ids(sources, open_ids), as_of=as_of, grace=grace)
+        # The compared orders hold every database order carrying an id the broker holds open.
+        known = {order.broker_id for order in compared_orders(sources, snapshot)}
+        return orders_not_in_db(snapshot, known, as_of=as_of, grace=grace)
     if case == "status":
         found = status.order_status_mismatches(compared_orders(sources, snapshot), snapshot,
                                                as_of=as_of, grace=grace, words=sources.ctx.map.vocabulary)

@@ -12,11 +12,13 @@ GRACE = timedelta(seconds=30)
 
 
 def settling(as_of: datetime | None, grace: timedelta, moments: Iterable[datetime | None]) -> bool:
-    """Whether any moment falls within grace before as_of, or after it (naive is UTC)."""
+    """Whether any moment falls within grace before as_of, or after it up to the wall clock (and a
+    grace more): a moment no clock has reached yet (2099) is no race, and silences nothing."""
     if as_of is None:
         return False
     cutoff = aware(as_of) - grace
-    return any(moment is not None and aware(moment) >= cutoff for moment in moments)
+    latest = max(aware(as_of), datetime.now(UTC)) + grace
+    return any(moment is not None and cutoff <= aware(moment) <= latest for moment in moments)
 
 
 def order_moments(row: DbOrder | None, *orders: BrokerOrder | None) -> list[datetime | None]:

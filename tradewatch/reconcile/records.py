@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from tradewatch import vocabulary
+from tradewatch.broker import fold_id
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class DbOrder:
     @property
     def broker_id(self) -> str:
         """The broker id as the snapshot keys it: case and spaces aside."""
-        return self.alpaca_order_id.strip().lower()
+        return fold_id(self.alpaca_order_id)
 
     @property
     def normalized_status(self) -> str:

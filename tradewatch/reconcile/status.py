@@ -13,8 +13,9 @@ from tradewatch.reconcile.records import DbOrder
 from tradewatch.vocabulary import Vocabulary
 
 # Ended without (all of) a fill: a database that says filled where the broker says one of
-# these, or the other way round, has the wrong shares.
-UNFILLED_ENDS = frozenset({"canceled", "expired"})
+# these, or the other way round, has the wrong shares (rejected, error and not_found are the
+# trading system's words for orders that never filled at all).
+UNFILLED_ENDS = frozenset({"canceled", "expired", "rejected", "error", "not_found"})
 
 
 def order_status_mismatches(
