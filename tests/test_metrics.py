@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families as text_form
 
 from tests.conftest import SEEDS_DIR, RunChecks
 from tests.pg import ScratchServer, run_sql_file
-from tradewatch import cli, demo, report
+from tradewatch import catalogue, cli, demo, report
 
 AS_OF = "2025-12-31T11:00:00-05:00"
 LATER = "2025-12-31T11:05:00-05:00"
@@ -229,3 +229,20 @@ def test_file_is_replaced_whole_and_readable_by_the_collector(
     assert textfile.stat().st_ino != before  # Renamed over the old file, not written into it,
     assert sorted(os.listdir(tmp_path)) == ["report.json", "tradewatch.prom"]  # no scratch file left,
     assert stat.S_IMODE(textfile.stat().st_mode) == 0o644  # and node_exporter's user can read it.
+
+
+def test_a_run_of_a_few_checks_is_not_a_complete_run(
+    demo_db: str, run_checks: RunChecks, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One check selected (-k): its OK speaks for that check alone; the run is partial, never complete."""
+    _, data = run_checks(demo_db, f"--broker-cassette={demo.DEMO_CASSETTE}", "-k", "cycle_status_known")
+    every = sum(len(rule.nodeids) for rule in catalogue.RULES)
+    assert data["tradewatch"]["selection"]["checks"] == every
+    assert len(data["tradewatch"]["selection"]["unselected"]) == every - 1
+    summary = report.summarize(data)
+    assert (summary["summary"]["status"], summary["partial"], summary["unselected_checks"]) == (
+        "OK", True, every - 1)
+    samples = parse(metrics(tmp_path, capsys, data))
+    assert value(samples, "tradewatch_run_complete") == 0
+    assert value(samples, "tradewatch_checks_unselected") == every - 1
+    assert LAST_COMPLETE not in samples

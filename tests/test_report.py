@@ -90,7 +90,9 @@ BROKEN_FINDINGS: dict[str, Callable[[dict[str, Any]], object]] = {
     "two-line-message": lambda f: f.update(message="first\nsecond"),
     "fix-not-text": lambda f: f.update(fix=42),
     "details-not-object": lambda f: f.update(details="none"),
-    "order-id-as-text": lambda f: f.update(order_id="15"),
+    # A key is an integer, or its text where the layout keys rows otherwise (a uuid): never more.
+    "order-id-as-a-list": lambda f: f.update(order_id=[15]),
+    "position-id-as-an-object": lambda f: f.update(position_id={"id": 1}),
 }
 
 

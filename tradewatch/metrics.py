@@ -48,7 +48,8 @@ def registry(loaded: report.Report, *, carried_last_complete: float | None = Non
     Raises ReportError when the report's as-of time cannot be read.
     """
     summary = report.summarize(loaded)
-    complete = not summary["errors"]
+    # Complete: nothing stopped a check, and every check of the catalogue was selected.
+    complete = not summary["errors"] and not summary["partial"]
     meta = loaded["tradewatch"]
     database = meta.get("database") or {}
     registry = CollectorRegistry(auto_describe=True)
@@ -75,11 +76,14 @@ def registry(loaded: report.Report, *, carried_last_complete: float | None = Non
     for outcome in OUTCOMES:
         checks.labels(outcome).set(outcomes[outcome])
     gauge("tradewatch_checks_errored", "Checks that could not run").set(outcomes["error"])
+    gauge("tradewatch_checks_unselected", "Checks of the catalogue this run did not select (-k, -m)").set(
+        summary["unselected_checks"])
 
     gauge("tradewatch_run_status", "The run's status: 0 OK, 1 WARNING, 2 CRITICAL, 3 ERROR "
           "(tradewatch summary's exit code)").set(report.exit_code(summary))
-    gauge("tradewatch_run_complete", "1 when the run can be trusted as a whole (the report lists no "
-          "problem: every check ran, pytest completed), else 0").set(1 if complete else 0)
+    gauge("tradewatch_run_complete", "1 when the run can be trusted as a whole (every check of the "
+          "catalogue selected, the report lists no problem, pytest completed), else 0").set(
+        1 if complete else 0)
     gauge("tradewatch_run_duration_seconds", "How long the checks run took", unit="seconds").set(
         loaded["duration"])
     gauge("tradewatch_report_written_timestamp_seconds", "When the report was written",

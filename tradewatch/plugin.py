@@ -352,6 +352,15 @@ class _ReportMetadata:
                 f"{errored} check(s) could not run")
 
 
+def selection(collected: list[str]) -> dict[str, Any]:
+    """Which of the catalogue's checks this run collected: one run of a few (-k, -m, a file) judges
+    only those, and is said to be partial so that nothing reads it as the whole desk's health."""
+    ran = {nodeid.rsplit("/", 1)[-1] for nodeid in collected}
+    every = [nodeid for rule in catalogue.RULES for nodeid in rule.nodeids]
+    unselected = [f"checks/{nodeid}" for nodeid in every if nodeid not in ran]
+    return {"checks": len(every), "selected": len(every) - len(unselected), "unselected": unselected}
+
+
 def run_description(config: pytest.Config) -> dict[str, Any]:
     """The report's top-level tradewatch metadata: what was checked, how, when, by which version."""
     described: dict[str, Any] = {"version": version("tradewatch")}
@@ -369,6 +378,9 @@ def run_description(config: pytest.Config) -> dict[str, Any]:
             {"check": nodeid, "rule": verdict.rule.name, "reason": verdict.not_applicable}
             for nodeid, verdict in run.verdicts.items() if verdict.not_applicable is not None
         ]
+    collected = config.stash.get(COLLECTED_KEY, None)
+    if collected:
+        described["selection"] = selection(collected)
     timing = config.stash.get(TIMING_KEY, None)
     if timing is not None:
         described["timing"] = {name: round(seconds, 4) for name, seconds in timing.items()

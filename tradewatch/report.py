@@ -227,6 +227,10 @@ def summarize(report: Report, *, now: datetime | None = None, max_age_minutes: f
             "status": status,
         },
     }
+    # A run of a few checks (-k, -m) says nothing of the others: partial, whatever its status.
+    unselected = meta.get("selection", {}).get("unselected", [])
+    summary["partial"] = bool(unselected)
+    summary["unselected_checks"] = len(unselected)
     if "broker" in meta:
         summary["broker"] = meta["broker"]
     return summary
