@@ -4,6 +4,7 @@ change; a rule's severity and thresholds are set per rule."""
 from __future__ import annotations
 
 import tomllib
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,10 @@ import pytest
 
 from tests.conftest import RunChecks, findings_of
 from tests.pg import run_sql_file
-from tradewatch import alerting, cli, demo, report
+from tradewatch import alerting, catalogue, cli, demo, report
+from tradewatch.acks import Ack
+from tradewatch.findings import Finding, state_of
+from tradewatch.judging import Judge
 
 PURPOSE = "test_orders.py::test_order_purpose_set"
 STUCK = "test_orders.py::test_no_stuck_orders[created]"
@@ -49,8 +53,9 @@ def test_an_acknowledged_finding_stays_green_until_it_expires(
     [missing] = findings_of(first, PURPOSE)
     known = ack(capsys, tmp_path, missing["fingerprint"])
     entry = tomllib.loads(known.read_text())["finding"][0]
-    assert (entry["reason"], entry["owner"], str(entry["until"]), entry["type"]) == (
-        "ticket 4711: a person looked", "ops", "2099-12-31", "ORDER_PURPOSE_MISSING")
+    assert (entry["reason"], entry["owner"], str(entry["until"]), entry["type"], entry["rule"]) == (
+        "ticket 4711: a person looked", "ops", "2099-12-31", "ORDER_PURPOSE_MISSING", "order_purpose_set")
+    assert "case" not in entry  # the rule has no cases
 
     result, held = run_checks(demo_db, "-m", "not broker", f"--known-findings={known}")
     assert outcome(held, PURPOSE) == "passed"
@@ -68,9 +73,14 @@ def test_an_acknowledged_finding_stays_green_until_it_expires(
     planned = alerting.plan(held, {"version": alerting.STATE_VERSION, "open": {}, "error": None})
     assert not any(missing["message"] in notice.body for notice in planned.notices)
 
-    # A day past its expiry it fails again, and the report says which acknowledgement lapsed.
+    # Its last day is the market's (New York's): still 2099-12-31 there, though 2100 in UTC.
+    _, last_day = run_checks(demo_db, "-m", "not broker", f"--known-findings={known}",
+                             as_of="2100-01-01T00:30:00+00:00")
+    assert outcome(last_day, PURPOSE) == "passed"
+
+    # From the market's next day it fails again, and the report says which acknowledgement lapsed.
     _, lapsed = run_checks(demo_db, "-m", "not broker", f"--known-findings={known}",
-                           as_of="2100-01-04T11:00:00-05:00")
+                           as_of="2100-01-01T00:00:00-05:00")
     assert outcome(lapsed, PURPOSE) == "failed"
     assert not findings_of(lapsed, PURPOSE)[0].get("acknowledged")
     assert [entry["fingerprint"] for entry in lapsed["tradewatch"]["acknowledgements"]["expired"]] == [
@@ -96,25 +106,99 @@ def test_a_waiting_time_does_not_lift_an_acknowledgement(
     """A stuck order waits longer every run: minutes are volatile, the acknowledgement holds."""
     _, first = run_checks(demo_db, "-m", "not broker")
     known = ack(capsys, tmp_path, findings_of(first, STUCK)[0]["fingerprint"])
+    entry = tomllib.loads(known.read_text())["finding"][0]
+    assert (entry["rule"], entry["case"]) == ("no_stuck_orders", "created")
     _, later = run_checks(demo_db, "-m", "not broker", f"--known-findings={known}",
                           as_of="2025-12-31T11:40:00-05:00")
     assert outcome(later, STUCK) == "passed"
     assert findings_of(later, STUCK)[0]["details"]["minutes_pending"] == 70.0
 
 
+def known_entry(fingerprint: str, **names: str) -> str:
+    """A [[finding]] entry of the file of known findings, naming what names says (rule, case, type)."""
+    said = "".join(f'{name} = "{value}"\n' for name, value in names.items())
+    return (f'[[finding]]\nfingerprint = "{fingerprint}"\n{said}reason = "fixed since"\nowner = "ops"\n'
+            'until = 2099-01-01\nstate = "00000000000000000000"\n')
+
+
+def stale(data: dict[str, Any]) -> list[str] | None:
+    listed = data["tradewatch"]["acknowledgements"].get("stale")
+    return None if listed is None else [entry["fingerprint"] for entry in listed]
+
+
 def test_an_acknowledgement_whose_finding_is_gone_is_stale(
     seeded_db: Any, run_checks: RunChecks, tmp_path: Path
 ) -> None:
     known = tmp_path / "known-findings.toml"
-    known.write_text('[[finding]]\nfingerprint = "0123456789abcdef0123"\nreason = "fixed since"\n'
-                     'owner = "ops"\nuntil = 2099-01-01\nstate = "00000000000000000000"\n')
+    known.write_text(known_entry("0123456789abcdef0123", rule="order_purpose_set"))
     clean = seeded_db("clean")
     _, data = run_checks(clean, f"--known-findings={known}", "-m", "not broker")
     # A run of part of the checks cannot tell a gone finding from one it did not look for.
-    assert "stale" not in data["tradewatch"]["acknowledgements"]
+    assert stale(data) is None
     _, data = run_checks(clean, f"--known-findings={known}")
-    assert [entry["fingerprint"] for entry in data["tradewatch"]["acknowledgements"]["stale"]] == [
-        "0123456789abcdef0123"]
+    assert stale(data) == ["0123456789abcdef0123"]
+
+
+def test_only_a_check_that_looked_can_call_an_acknowledgement_stale(
+    seeded_db: Any, run_checks: RunChecks, tmp_path: Path
+) -> None:
+    """Ignored, not applicable, or the broker's skipped for want of credentials: say nothing is gone."""
+    known = tmp_path / "known-findings.toml"
+    known.write_text("".join([
+        known_entry("00000000000000000001", rule="no_stuck_orders", case="created"),
+        known_entry("00000000000000000002", rule="order_purpose_set"),  # ignored below
+        known_entry("00000000000000000003", rule="account_in_good_standing", case="buying_power"),
+        known_entry("00000000000000000004", rule="no_stuck_orders", case="pending"),  # not in this layout
+        # Entries written before the rule was recorded: every check that reports the type must look.
+        known_entry("00000000000000000005", type="UNKNOWN_ORDER_STATUS"),
+        known_entry("00000000000000000006", type="BUYING_POWER_LOW"),
+        known_entry("00000000000000000007", type="STUCK_ORDER"),  # its 'pending' case is not applicable
+        known_entry("00000000000000000008"),
+    ]))
+    _, data = run_checks(seeded_db("clean"), f"--known-findings={known}",
+                         "-o", "tradewatch_rules=order_purpose_set: severity=ignore")
+    assert outcome(data, "test_broker.py::test_account_in_good_standing[buying_power]") == "skipped"
+    assert outcome(data, "test_orders.py::test_no_stuck_orders[pending]") == "skipped"
+    assert stale(data) == ["00000000000000000001", "00000000000000000005"]
+
+
+def test_only_judged_checks_are_asked_what_is_gone() -> None:
+    """Judge.describe lists as stale an acknowledgement only when each check that could report it looked."""
+    purpose, stuck = catalogue.BY_NAME["order_purpose_set"], catalogue.BY_NAME["no_stuck_orders"]
+    until = date(2099, 1, 1)
+    judge = Judge(datetime(2025, 12, 31, 16, tzinfo=UTC), lambda moment: True, acks={
+        "00000000000000000001": Ack("00000000000000000001", "r", "o", until, "s", rule=purpose.name),
+        "00000000000000000002": Ack("00000000000000000002", "r", "o", until, "s", rule=stuck.name,
+                                    case="created"),
+        "00000000000000000003": Ack("00000000000000000003", "r", "o", until, "s", type="STUCK_ORDER"),
+    })
+    judge.judged(purpose, None)
+    judge.judged(stuck, "created")
+    assert stale({"tradewatch": {"acknowledgements": judge.describe(True)}}) == [
+        "00000000000000000001", "00000000000000000002"]
+    for case in stuck.cases:  # an entry naming only a type: every check of its rule has looked
+        judge.judged(stuck, case)
+    assert stale({"tradewatch": {"acknowledgements": judge.describe(True)}}) == [
+        "00000000000000000001", "00000000000000000002", "00000000000000000003"]
+    assert "stale" not in judge.describe(False)  # a run of part of the checks says nothing
+
+
+@pytest.mark.parametrize(("as_of", "holds"), [
+    ("2027-01-01T19:30:00-05:00", True),
+    ("2027-01-02T00:30:00+00:00", True),  # the same instant: still the 1st in New York
+    ("2027-01-02T00:00:00-05:00", False),
+    ("2027-01-02T04:59:00+00:00", True),
+    ("2027-01-02T05:00:00+00:00", False),
+])
+def test_until_is_a_day_of_the_markets_zone(as_of: str, holds: bool) -> None:
+    rule = catalogue.BY_NAME["order_purpose_set"]
+    found = Finding("ORDER_PURPOSE_MISSING", "WARNING", {"order_id": 23}, "order 23 has no purpose",
+                    details={"order_purpose": None})
+    held = Ack(found.fingerprint, "r", "o", date(2027, 1, 1), state_of(found.details))
+    judge = Judge(datetime.fromisoformat(as_of), lambda moment: True, acks={held.fingerprint: held},
+                  zone="America/New_York")
+    assert (judge.settle(rule, found).acknowledged is not None) is holds
+    assert judge.expired == (set() if holds else {held.fingerprint})
 
 
 @pytest.mark.parametrize(("content", "problem"), [

@@ -263,6 +263,34 @@ def test_escalation_is_announced_and_a_quieted_finding_is_not_resolved(
     assert {f["fingerprint"] for f in stuck} <= set(json.loads(state.read_text())["open"])
 
 
+def test_a_finding_back_from_acknowledgement_is_announced_again(
+    demo_db: str, run_checks: RunChecks, receiver: WebhookReceiver, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    first, data = checks(run_checks, demo_db, tmp_path, "first")
+    assert alert(first, state, "--to", receiver.url()) == 0
+    purpose = next(f for t in data["tests"] for f in t["metadata"].get("findings", [])
+                   if f["type"] == "ORDER_PURPOSE_MISSING")
+    known = tmp_path / "known-findings.toml"
+    assert cli.main(["ack", purpose["fingerprint"], "--reason", "ticket 4711", "--until", "2099-12-31",
+                     "--owner", "ops", "--report", str(first), "--file", str(known)]) == 0
+
+    held, _ = checks(run_checks, demo_db, tmp_path, "held", f"--known-findings={known}")
+    assert alert(held, state, "--to", receiver.url()) == 0
+    assert len(receiver.posts) == 1  # neither announced nor resolved
+    assert purpose["fingerprint"] not in json.loads(state.read_text())["open"]  # a person holds it
+
+    # Its acknowledgement lapses: it is news again.
+    _, lapsed = run_checks(demo_db, "-m", "not broker", f"--known-findings={known}",
+                           as_of="2100-01-04T11:00:00-05:00")
+    assert lapsed["tradewatch"]["acknowledgements"]["expired"][0]["fingerprint"] == purpose["fingerprint"]
+    assert alert(tmp_path / "report.json", state, "--to", receiver.url()) == 0
+    announced = [post["body"] for post in receiver.posts[1:] if "new finding" in post["body"]["title"]]
+    assert len(announced) == 1
+    assert f"WARNING ORDER_PURPOSE_MISSING: {purpose['message']}" in announced[0]["message"].split("\n")
+    assert purpose["fingerprint"] in json.loads(state.read_text())["open"]
+
+
 HOSTILE = "\x1b[31mRED\x1b[0m\x0bvertical\x0cfeed\u2028separator\u2029para\x85next\u202eright-to-left\x07"
 
 

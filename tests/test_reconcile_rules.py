@@ -14,8 +14,9 @@ import pytest
 
 from tests.alpaca_server import ACCOUNT_ID, ACCOUNT_NUMBER, AlpacaServer, fill, new_york, order
 from tests.broker_book import AS_OF, db_orders, db_positions, deep_snapshot, desk, oid
-from tradewatch.broker import BrokerSnapshot, order_from_json
-from tradewatch.findings import Finding
+from tradewatch.broker import BrokerAccount, BrokerSnapshot, order_from_json
+from tradewatch.catalogue.broker import ACCOUNT_IN_GOOD_STANDING, RISK_LIMITS_HELD
+from tradewatch.findings import Finding, state_of
 from tradewatch.reconcile.account import account_blocked, account_figures, buying_power_low, daytrade_limit
 from tradewatch.reconcile.cost_basis import avg_price_mismatches
 from tradewatch.reconcile.fills import fill_mismatches, fill_order_ids, fills_not_in_db
@@ -380,3 +381,36 @@ def test_an_order_the_database_ended_unfilled_that_the_broker_filled_is_critical
     filled = order_from_json(order(oid(60), "AMD", "buy", "filled", "5", AS_OF - timedelta(hours=1)))
     assert severity(db_status, filled) == "CRITICAL"
     assert severity("new", filled) == "WARNING"  # still open in the database: its fix is the fill
+
+
+def _low_account(buying_power: str, equity: str = "10000") -> BrokerAccount:
+    return BrokerAccount(Decimal(equity), Decimal("20000"), Decimal(buying_power), Decimal(buying_power),
+                         False, False, False, False, 0)
+
+
+def test_an_acknowledged_low_buying_power_holds_while_the_figures_move() -> None:
+    """What an acknowledgement pins is the breach, not figures every fill and price moves."""
+    [before] = buying_power_low(_low_account("-1250.00"))
+    [after] = buying_power_low(_low_account("-1249.37"))
+    volatile = ACCOUNT_IN_GOOD_STANDING.volatile
+    assert state_of(before.details, volatile) == state_of(after.details, volatile)
+    assert state_of(before.details, volatile) != state_of(
+        buying_power_low(_low_account("-5"), minimum=Decimal(100))[0].details, volatile)
+
+
+def test_each_risk_limit_breached_has_a_fingerprint_of_its_own(desk_server: AlpacaServer) -> None:
+    """Two breaches without an entity key (too many positions, the day's loss) are two findings to
+    acknowledge or alert on, not one; the day's loss is pinned by the limit, not the equity."""
+    snapshot = deep_snapshot(desk_server)
+    assert snapshot.account is not None
+    falling = dataclasses.replace(snapshot, account=dataclasses.replace(
+        snapshot.account, equity=snapshot.account.last_equity * Decimal("0.9")))
+    found = risk_limit_breaches(db_positions(), falling, max_open_positions=1, max_daily_loss_pct=1)
+    by_limit = {finding.details["limit"]: finding for finding in found}
+    assert set(by_limit) == {"max_open_positions", "max_daily_loss_pct"}
+    assert by_limit["max_open_positions"].fingerprint != by_limit["max_daily_loss_pct"].fingerprint
+    lower = dataclasses.replace(snapshot, account=dataclasses.replace(
+        snapshot.account, equity=snapshot.account.last_equity * Decimal("0.8")))
+    [worse] = risk_limit_breaches(db_positions(), lower, max_daily_loss_pct=1)
+    volatile = RISK_LIMITS_HELD.volatile
+    assert state_of(worse.details, volatile) == state_of(by_limit["max_daily_loss_pct"].details, volatile)

@@ -39,10 +39,14 @@ class Ack:
     state: str
     type: str = ""
     message: str = ""
+    # The check that found it (empty in entries written before they were recorded): only that
+    # check, having looked, can say the finding is gone.
+    rule: str = ""
+    case: str = ""
 
-    def covers(self, state: str | None, as_of: datetime) -> bool:
-        """Whether the acknowledgement holds for a finding observed so, at as-of."""
-        return state == self.state and as_of.date() <= self.until
+    def covers(self, state: str | None, day: date) -> bool:
+        """Whether the acknowledgement holds for a finding observed so, on the (trading) day."""
+        return state == self.state and day <= self.until
 
     def describe(self) -> dict[str, str]:
         """What the report says of it."""
@@ -83,18 +87,28 @@ def _entry(entry: Any, where: str) -> Ack:
     if not isinstance(until, date) or isinstance(until, datetime):
         raise AckError(f"{where}: until must be a date like 2026-01-31")
     return Ack(entry["fingerprint"], entry["reason"], entry["owner"], until, entry["state"],
-               str(entry.get("type", "")), str(entry.get("message", "")))
+               str(entry.get("type", "")), str(entry.get("message", "")), str(entry.get("rule", "")),
+               str(entry.get("case", "")))
 
 
 def add(path: Path, finding: Mapping[str, Any], reason: str, owner: str, until: date) -> Ack:
-    """Acknowledge a finding of a report (its fingerprint, type, message and state) in the file."""
+    """Acknowledge a report's finding (its fingerprint, type, message, state, rule and case) in the file."""
     acks = load(path)
     fingerprint = str(finding["fingerprint"])
     ack = Ack(fingerprint, reason, owner, until, str(finding["state"]), str(finding["type"]),
-              text.one_line(str(finding["message"]), 200))
+              text.one_line(str(finding["message"]), 200), str(finding.get("rule") or ""),
+              str(finding.get("case") or ""))
     acks[fingerprint] = ack
-    entries = [{"fingerprint": item.fingerprint, "type": item.type, "message": item.message,
-                "reason": item.reason, "owner": item.owner, "until": item.until, "state": item.state}
-               for item in acks.values()]
-    write_atomically(path, HEADER + tomli_w.dumps({"finding": entries}))
+    write_atomically(path, HEADER + tomli_w.dumps({"finding": [_table(item) for item in acks.values()]}))
     return ack
+
+
+def _table(ack: Ack) -> dict[str, Any]:
+    """An entry as the file holds it; rule and case only when known (TOML has no null)."""
+    table: dict[str, Any] = {"fingerprint": ack.fingerprint, "type": ack.type}
+    if ack.rule:
+        table["rule"] = ack.rule
+    if ack.case:
+        table["case"] = ack.case
+    return table | {"message": ack.message, "reason": ack.reason, "owner": ack.owner, "until": ack.until,
+                    "state": ack.state}

@@ -193,9 +193,14 @@ def plan(
         demo = bool(loaded["tradewatch"].get("demo"))
         current = {issue["fingerprint"]: issue for issue in report.issues(loaded)}
         for fingerprint, issue in current.items():
+            if issue.get("acknowledged"):
+                # A person holds it now: no longer open here, so it is announced again should it
+                # come back (its details changed, its acknowledgement expired). Not a resolution.
+                still_open.pop(fingerprint, None)
+                continue
             before = was_open.get(fingerprint)
-            if RANK[issue["severity"]] < RANK[min_severity] or issue.get("acknowledged"):
-                # Below the bar, or tolerated by a person: neither announced nor, if open, resolved.
+            if RANK[issue["severity"]] < RANK[min_severity]:
+                # Below the bar: neither announced nor, if open, resolved.
                 continue
             if before is None or RANK[issue["severity"]] > RANK[before["severity"]]:
                 announce.append(issue)

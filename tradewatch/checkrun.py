@@ -163,7 +163,7 @@ class CheckRun:
         self.ctx = Context(self.map, self.watched.as_of, self.settings, self.rules.thresholds)
         calendar = self.map.market.calendar
         self.judge = Judge(self.watched.as_of, lambda moment: market_hours.in_session(moment, calendar),
-                           self.rules, self.known)
+                           self.rules, self.known, zone=self.map.market.zone)
 
     # --- Sources: what evaluated rules read --------------------------------------------------
 
@@ -298,9 +298,11 @@ class CheckRun:
         try:
             with self._failures(), self._in_time():
                 self._limit_locks()
-                return Verdict(rule, case, found=self._findings(rule, case))
+                found = self._findings(rule, case)
         except CheckCannotRun as exc:
             return Verdict(rule, case, error=str(exc))
+        self.judge.judged(rule, case)  # it looked at all its data: it may say a finding is gone
+        return Verdict(rule, case, found=found)
 
     def _in_time(self) -> AbstractContextManager[Any]:
         """The run's deadline around one check (nothing without one)."""

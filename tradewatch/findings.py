@@ -66,6 +66,8 @@ class Finding:
     state: str | None = None
     # Set when a person acknowledged it (reason, owner, until): it then fails nothing.
     acknowledged: Mapping[str, str] | None = None
+    # What it is about where no entity key says (the limit a risk finding names): fingerprinted.
+    subject: str | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.keys) - set(ENTITY_KEYS)
@@ -77,7 +79,8 @@ class Finding:
     @property
     def fingerprint(self) -> str:
         """Stable across runs: the type and the entity keys, nothing observed."""
-        canonical = json.dumps([self.type, jsonable(dict(self.keys))], sort_keys=True)
+        about = [self.subject] if self.subject is not None else []
+        canonical = json.dumps([self.type, jsonable(dict(self.keys)), *about], sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
     @property

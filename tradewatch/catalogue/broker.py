@@ -279,6 +279,8 @@ ACCOUNT_IN_GOOD_STANDING = EvaluatedRule(
     "buying power, never the account's number or ids",
     cases=ACCOUNT_CASES, cases_about=", ".join(f"`{c}`" for c in ACCOUNT_CASES),
     thresholds=("min_buying_power",), broker=True, evaluate=_account_state,
+    # They move with every fill and price: an acknowledgement holds while the account stays low.
+    volatile=("buying_power", "cash"),
 )
 
 RISK_CASES = ("open_positions", "position_size", "daily_loss")
@@ -300,6 +302,8 @@ RISK_LIMITS_HELD = EvaluatedRule(
     cases=RISK_CASES, cases_about=", ".join(f"`{c}`" for c in RISK_CASES),
     needs=("positions.status", "positions.side", "positions.quantity"), requires=_with_symbols,
     case_settings=RISK_SETTINGS, wants={"positions": {"live": _live}}, broker=True, evaluate=_risk,
+    # Prices move them every run (yesterday's equity every morning): the breach itself is what holds.
+    volatile=("value", "equity", "position_value", "last_equity"),
 )
 
 RULES = (POSITIONS_MATCH_BROKER, ORDERS_MATCH_BROKER, FILLS_MATCH_BROKER, COST_BASIS_MATCHES_BROKER,

@@ -29,7 +29,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("fingerprint", help="the finding's fingerprint (the report's, the HTML page's)")
     parser.add_argument("--reason", required=True, help="why it is tolerated (a ticket, a decision)")
     parser.add_argument("--until", required=True, type=date.fromisoformat, metavar="DATE",
-                        help="the last day it holds, e.g. 2026-01-31")
+                        help="the last day it holds, in the market's zone, e.g. 2026-01-31")
     parser.add_argument("--owner", default=None, help="who answers for it (default: the current user)")
     parser.add_argument("--report", default="reports/tradewatch.json",
                         help="the checks report that holds the finding (default: reports/tradewatch.json)")
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     except report.ReportError as exc:
         print(f"tradewatch ack: {exc}", file=sys.stderr)
         return 3
-    found = [issue for issue in report.issues(loaded) if issue["fingerprint"] == args.fingerprint]
+    found = _found(loaded, args.fingerprint)
     if not found or "state" not in found[0]:
         print(f"tradewatch ack: {args.report} holds no finding {text.shown(args.fingerprint, 40)}",
               file=sys.stderr)
@@ -63,3 +63,10 @@ def run(args: argparse.Namespace) -> int:
         return 3
     print(f"acknowledged {ack.type} {ack.fingerprint} until {ack.until} in {args.file}")
     return 0
+
+
+def _found(loaded: report.Report, fingerprint: str) -> list[dict[str, Any]]:
+    """The report's findings of a fingerprint, each with the case of the check that found it."""
+    return [{**finding, "case": meta.get("case")}
+            for meta in (test.get("metadata", {}) for test in loaded["tests"])
+            for finding in meta.get("findings", []) if finding["fingerprint"] == fingerprint]

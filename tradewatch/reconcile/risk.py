@@ -60,6 +60,7 @@ def _too_many(symbols: list[str], mine: Book, limit: int) -> Finding:
         f"{len(symbols)} open positions, past the limit of {limit}: {', '.join(symbols)}",
         details={"limit": "max_open_positions", "value": len(symbols), "threshold": limit,
                  "symbols": symbols, "position_ids": [r.position_id for s in symbols for r in mine[s]]},
+        subject="max_open_positions",
     )
 
 
@@ -95,6 +96,7 @@ def _daily_loss(account: BrokerAccount, symbols: list[str], limit: float) -> lis
         f"{jsonable(account.equity)}), past the limit of {limit:g}%",
         details={"limit": "max_daily_loss_pct", "value": round(float(loss), 4), "threshold": limit,
                  "equity": account.equity, "last_equity": account.last_equity, "symbols": symbols},
+        subject="max_daily_loss_pct",
     )]
 
 
