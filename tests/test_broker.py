@@ -14,6 +14,7 @@ import pytest
 from tests.alpaca_server import ACCOUNT_NUMBER, AlpacaServer, FaultKind, fill, new_york, order, position
 from tests.conftest import CHECKS_DIR, RunChecks
 from tests.pg import run_sql, run_sql_file
+from tests.test_secrets import leaks
 from tradewatch import demo
 from tradewatch.broker_plugin import response_scrubber
 
@@ -554,3 +555,33 @@ def test_a_rules_own_buying_power_minimum_is_the_one_it_judges_by(
     account = checks_of(report, checks=("test_account_in_good_standing",))
     findings = account["buying_power"].get("metadata", {}).get("findings", [])
     assert [f["type"] for f in findings] == ["BUYING_POWER_LOW"]
+
+
+# A secret a JSON body must escape, echoed where the checks quote the broker: in an error's body,
+# as a quantity, as an order's id (a careless proxy, or a broker bug).
+TRICKY_SECRET = 'SK"LEAK\\zz-9Q'
+ECHOES: dict[str, Callable[[AlpacaServer], None]] = {
+    "an-error-body": lambda server: server.fail("500", times=99),
+    "a-quantity": lambda server: server.positions.append({**position("ZZZ", "1"), "qty": server.secret_key}),
+    "an-order-id": lambda server: server.orders.append({
+        **order(server.secret_key, "ZZZ", "buy", "new", "1", new_york("2025-12-31T10:00")),
+        "client_order_id": "c-1"}),
+}
+
+
+@pytest.mark.parametrize("case", ECHOES)
+def test_a_broker_echoing_the_secret_shows_it_nowhere(
+    case: str, seeded_db: Callable[..., str], run_checks: RunChecks, monkeypatch: pytest.MonkeyPatch,
+    no_broker_env: None,
+) -> None:
+    server = clean_book()
+    server.secret_key, server.echo_credentials = TRICKY_SECRET, True
+    ECHOES[case](server)
+    with server:
+        monkeypatch.setenv("ALPACA_BASE_URL", server.url)
+        monkeypatch.setenv("ALPACA_API_KEY", server.api_key)
+        monkeypatch.setenv("ALPACA_SECRET_KEY", server.secret_key)
+        result, report = run_checks(seeded_db("clean"), "-m", "broker", *FAST)
+    shown = json.dumps(report) + "\n".join(result.outlines + result.errlines)
+    assert leaks(shown, [TRICKY_SECRET]) == []
+    assert "<redacted>" in shown

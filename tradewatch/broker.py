@@ -202,7 +202,10 @@ class BrokerClient(TradingClient):
         late = f"broker at {self.where} did not answer within {self.timeout_s:g} s"
         with deadline.bounded(self.timeout_s, late) as bound:
             try:
-                return super()._one_request(method, url, {**opts, "timeout": self.timeout_s}, retry)
+                reply = super()._one_request(method, url, {**opts, "timeout": self.timeout_s}, retry)
+                # Whatever the broker echoes (a key in an id, a symbol, a quantity) goes no further.
+                redacted: dict[str, Any] = redact_values(reply, self._secrets)
+                return redacted
             except deadline.Expired as exc:
                 if exc.bound is not bound:
                     raise  # the run's deadline, not this request's
@@ -212,7 +215,9 @@ class BrokerClient(TradingClient):
         """A reply body fit for a message: the keys, secret-looking fields and account ids out."""
         text = redact_text(body, self._secrets)
         try:
-            text = json.dumps(scrub_json(json.loads(text)))
+            # Redacted again once decoded: a secret holding a quote or a backslash is escaped in
+            # the body, and only its decoded form matches.
+            text = json.dumps(scrub_json(redact_values(json.loads(text), self._secrets)))
         except ValueError:
             if SECRET_NAME.search(text):  # not JSON, so its secret values cannot be told apart
                 return "(body withheld: it names a secret)"
@@ -249,11 +254,23 @@ class BrokerClient(TradingClient):
 
 
 def redact_text(text: str, secrets: Iterable[str]) -> str:
-    """The text with every occurrence of each secret replaced."""
+    """The text with every occurrence of each secret replaced, as it is and as JSON escapes it."""
     for secret in secrets:
         if secret:
-            text = text.replace(secret, REDACTED)
+            text = text.replace(secret, REDACTED).replace(json.dumps(secret)[1:-1], REDACTED)
     return text
+
+
+def redact_values(value: Any, secrets: Iterable[str]) -> Any:
+    """Decoded JSON with every secret replaced in each string, keys included, at any depth."""
+    secrets = list(secrets)
+    if isinstance(value, str):
+        return redact_text(value, secrets)
+    if isinstance(value, dict):
+        return {redact_values(key, secrets): redact_values(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_values(item, secrets) for item in value]
+    return value
 
 
 def scrub_json(value: Any) -> Any:
