@@ -157,7 +157,8 @@ def describe(url: str) -> str:
     host = str(params.get("host") or "localhost")
     port = params.get("port")
     where = f"{host}:{port}" if port else host
-    return f"{user + '@' if user else ''}{where}/{params.get('dbname') or user or ''}"
+    # Names may hold anything (a database called "x\n\x1b[31m"): escaped for any terminal or log.
+    return text.escaped(f"{user + '@' if user else ''}{where}/{params.get('dbname') or user or ''}")
 
 
 def unreachable(url: str, exc: psycopg.Error) -> DatabaseUnreachable:

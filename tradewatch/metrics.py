@@ -59,7 +59,7 @@ def registry(loaded: report.Report, *, carried_last_complete: float | None = Non
 
     gauge("tradewatch_run_info", "What the run checked, as labels; the value is always 1",
           ("version", "database", "host", "demo", "profile")).labels(
-        meta["version"], database.get("name", ""), database.get("host", ""),
+        meta["version"], text.escaped(database.get("name", "")), text.escaped(database.get("host", "")),
         "true" if meta.get("demo") else "false", meta.get("profile", "")).set(1)
 
     findings = gauge("tradewatch_findings", "Findings listed in the report, by type and severity; "

@@ -144,8 +144,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     demo = " — DEMO data, not a live desk" if watched.demo else ""
     how = "detected" if smap.detected else "set"
     return [
-        f"tradewatch: {watched.label} (PostgreSQL {watched.server.version}, "
-        f"database {watched.server.database}){demo}",
+        f"tradewatch: {watched.label} (PostgreSQL {text.escaped(watched.server.version)}, "
+        f"database {text.escaped(watched.server.database)}){demo}",
         f"tradewatch: layout {smap.profile.name} ({how}); market {smap.market.calendar} "
         f"({smap.market.zone}); as of {watched.as_of.isoformat()}",
     ]
