@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import RunChecks
-from tests.pg import replay
+from tests.pg import replay, run_sql
 from tradewatch import catalogue, vocabulary
 from tradewatch.catalogue.orders import SIDE_CASES
 from tradewatch.findings import ENTITY_KEYS
@@ -303,3 +303,23 @@ def test_every_check_has_a_failing_seed() -> None:
     shown = {name for case in CASES for name in (*case.failed, *case.info)}
     assert checks - set(NOT_APPLICABLE_A) - shown == set()
     assert shown <= checks
+
+
+BROKEN_TODAY = f"""
+ALTER VIEW {VIEW} RENAME TO pipeline_as_written;
+CREATE VIEW {VIEW} AS SELECT p.*, 1 / (31 - extract(day FROM p.cycle_date)::int) AS broken_today
+    FROM (SELECT * FROM pipeline_as_written ORDER BY cycle_date OFFSET 0) AS p;
+"""  # Oldest first, and the division by zero on the 31st's row alone: one row of history reads well.
+
+
+def test_a_view_broken_for_today_alone_is_broken(
+    seeded_db: Callable[..., str], run_checks: RunChecks,
+) -> None:
+    """Its oldest row reads; today's, the one the run's pipeline shows, divides by zero: VIEW_BROKEN,
+    and the pipeline is left out rather than shown from a row that cannot be read."""
+    url = seeded_db("clean")
+    run_sql(url, BROKEN_TODAY)
+    result, report = run_checks(url, "-m", "not broker")
+    check_run(Case("view_broken_today", failed=_view_broken("test_pipeline_view_runs"), pipeline=None),
+              report)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from psycopg import sql
 
@@ -37,6 +38,11 @@ def repair(smap: SchemaMap, column: str, value: str | None) -> str | None:
     if candidate in words.stored(column):
         return candidate
     return words.spelling(column, candidate) if candidate in CANONICAL.get(column, ()) else None
+
+
+def trading_date(ctx: Context) -> date:
+    """The desk's trading date at as-of, in the market's zone whatever the server's."""
+    return ctx.as_of.astimezone(ZoneInfo(ctx.map.market.zone)).date()
 
 
 def cutoff(ctx: Context, rule: str, setting: str) -> datetime:

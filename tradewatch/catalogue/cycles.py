@@ -9,20 +9,22 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 
 from tradewatch import vocabulary as v
-from tradewatch.catalogue.common import cutoff, minutes_since, older_than, shown, unknown_value, waited
+from tradewatch.catalogue.common import (
+    cutoff,
+    minutes_since,
+    older_than,
+    shown,
+    trading_date,
+    unknown_value,
+    waited,
+)
 from tradewatch.catalogue.rule import Context, EvaluatedRule, Row, RowRule, Sources
-from tradewatch.catalogue.schema import PIPELINE_VIEW, is_view_failure
+from tradewatch.catalogue.schema import is_view_failure, view_row_of_day
 from tradewatch.catalogue.scope import Scope
 from tradewatch.findings import Finding, jsonable
 from tradewatch.schema_map.resolve import SchemaMap
-
-
-def trading_date(ctx: Context) -> date:
-    """The desk's trading date at as-of, in the market's zone whatever the server's."""
-    return ctx.as_of.astimezone(ZoneInfo(ctx.map.market.zone)).date()
 
 
 def day_bounds(ctx: Context) -> tuple[datetime, datetime]:
@@ -99,17 +101,10 @@ def pipeline(sources: Sources) -> dict[str, Any] | None:
 
 def _pipeline_view(conn: psycopg.Connection, day: date) -> dict[str, Any] | None:
     """The view's row of the day's latest cycle; None without one, or when the view is broken."""
-    view = sql.Identifier(PIPELINE_VIEW)
-    # The latest cycle is found first, so the view's per-cycle totals are computed for that
-    # cycle alone, not for every cycle in the history.
-    query = sql.SQL(
-        "SELECT * FROM {view} WHERE cycle_id = (SELECT cycle_id FROM {view} WHERE cycle_date = %s "
-        "ORDER BY cycle_start DESC LIMIT 1)").format(view=view)
     try:
-        with conn.transaction(), conn.cursor(row_factory=dict_row) as cursor:
-            row = cursor.execute(query, (day,)).fetchone()
+        row = view_row_of_day(conn, day)
     except psycopg.Error as exc:
-        # The schema checks report a broken view; today's cycle is still checked without it.
+        # The view check reports a broken view (today's row included); the cycle is still checked.
         if not is_view_failure(exc):
             raise
         return None

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
+from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 
+from tradewatch.catalogue.common import trading_date
 from tradewatch.catalogue.rule import EvaluatedRule, Sources
 from tradewatch.findings import Finding
 from tradewatch.schema_map.resolve import SchemaMap
@@ -99,12 +103,28 @@ def is_view_failure(exc: psycopg.Error) -> bool:
             and not isinstance(exc, psycopg.errors.InsufficientPrivilege))
 
 
+def view_row_of_day(conn: psycopg.Connection, day: date) -> dict[str, Any] | None:
+    """The view's row of the day's latest cycle (None without one); the view's errors raised."""
+    view = sql.Identifier(PIPELINE_VIEW)
+    # The latest cycle is found first, so the view's per-cycle totals are computed for that
+    # cycle alone, not for every cycle in the history.
+    query = sql.SQL(
+        "SELECT * FROM {view} WHERE cycle_id = (SELECT cycle_id FROM {view} WHERE cycle_date = %s "
+        "ORDER BY cycle_start DESC LIMIT 1)").format(view=view)
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cursor:
+        row: dict[str, Any] | None = cursor.execute(query, (day,)).fetchone()
+    return row
+
+
 def _view_runs(sources: Sources, case: str | None) -> Sequence[Finding]:
     conn = sources.connection()
     query = sql.SQL("SELECT * FROM {} LIMIT 1").format(sql.Identifier(PIPELINE_VIEW))
+    # Any one row, and today's: the row the run's pipeline shows must not break unseen while
+    # an older one still reads (a division by zero in today's totals alone).
     try:
         with conn.transaction():
             conn.execute(query)
+        view_row_of_day(conn, trading_date(sources.ctx))
     except psycopg.Error as exc:
         if not is_view_failure(exc):
             raise
