@@ -134,7 +134,8 @@ def _view_runs(sources: Sources, case: str | None) -> Sequence[Finding]:
 
 PIPELINE_VIEW_RUNS = EvaluatedRule(
     "pipeline_view_runs", "test_pipeline_view_runs", "schema", ("VIEW_BROKEN",), "CRITICAL", "schema",
-    f"selecting from `{PIPELINE_VIEW}` works", requires=migrated, evaluate=_view_runs,
+    f"selecting from `{PIPELINE_VIEW}` works, its row of today's cycle included", requires=migrated,
+    evaluate=_view_runs,
 )
 
 RULES = (LEGACY_COLUMN_DROPPED, PHASE2_COLUMN_PRESENT, PIPELINE_VIEW_HAS_ITS_COLUMNS, PIPELINE_VIEW_RUNS)
