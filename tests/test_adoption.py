@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import RunChecks
+from tests.conftest import SEEDS_DIR, RunChecks
 from tests.db_checksum import checksum
 from tests.layouts import LAYOUTS
 from tests.pg import ScratchServer, run_sql, run_sql_file
@@ -240,6 +240,47 @@ def test_a_database_baselined_before_tradewatch_kept_its_record_is_protected_too
     assert code == 1
     assert err[0].startswith("tradewatch migrate: 0002.orders-table: refusing to roll back")
     assert checksum(url) == before
+
+
+def test_a_rollback_that_would_drop_purposes_the_desk_wrote_is_refused(
+    pg_server: ScratchServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Adopted, then the desk writes an order with its purpose: 0003's rollback would drop the
+    column and the purpose with it, so it is refused; nothing written."""
+    url = _load(pg_server, BEFORE_PHASE2)
+    assert _migrate(capsys, url, "apply", "--baseline", "--yes")[0] == 0
+    run_sql(url, "INSERT INTO orders (position_id, security_id, side, order_type, quantity, status, "
+                 "order_purpose) SELECT position_id, security_id, 'sell', 'stop', 1, 'new', 'stop_loss' "
+                 "FROM positions LIMIT 1")
+    before = checksum(url)
+    code, _, err = _migrate(capsys, url, "rollback", "--to", "0002", "--yes")
+    assert (code, err) == (1, [
+        "tradewatch migrate: 0003.order-purpose: refusing to roll back: its rollback drops "
+        "orders.order_purpose, where 1 order(s) written since it ran hold the desk's own purposes; "
+        "nothing written"])
+    assert checksum(url) == before
+
+
+def test_a_rollback_that_would_drop_the_desks_tables_is_refused(
+    empty_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A database tradewatch made, then traded in: rolling back to zero would drop the desk's orders
+    and positions with their tables. Refused, nothing written; an empty one rolls back."""
+    assert _migrate(capsys, empty_db, "apply", "--yes")[0] == 0
+    run_sql_file(empty_db, SEEDS_DIR / "clean.sql")
+    before = checksum(empty_db)
+    code, _, err = _migrate(capsys, empty_db, "rollback", "--to", "zero", "--yes")
+    assert code == 1
+    assert err == ["tradewatch migrate: 0002.orders-table: refusing to roll back: its rollback drops "
+                   "orders, where 15 order(s) are the desk's own, not copies it made; nothing written"]
+    assert checksum(empty_db) == before
+    run_sql(empty_db, "TRUNCATE orders")
+    code, _, err = _migrate(capsys, empty_db, "rollback", "--to", "zero", "--yes")
+    assert (code, err) == (1, [
+        "tradewatch migrate: 0001.base-schema: refusing to roll back: its rollback drops positions, "
+        "trading_cycles, securities, which hold the desk's rows; nothing written"])
+    run_sql(empty_db, "TRUNCATE positions, trading_cycles, securities CASCADE")
+    assert _migrate(capsys, empty_db, "rollback", "--to", "zero", "--yes")[0] == 0
 
 
 # ---- 4. every error line names its migration ----

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -85,6 +85,8 @@ class Inspection:
     # Whether the session's role may create tables where yoyo keeps its records (its first schema).
     may_create: bool = True
     role: str = ""
+    # What rolling back a migration would destroy that it did not make, by migration id.
+    losses: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def states(self) -> list[MigrationState]:
@@ -145,10 +147,58 @@ def inspect(url: str) -> Inspection:
             types = _column_types(conn, found)
             row = conn.execute("SELECT current_user, current_schema() IS NOT NULL AND "
                                "has_schema_privilege(current_schema(), 'CREATE')").fetchone()
+            losses = _rollback_losses(conn, found, applied)
         except psycopg.Error as exc:
             raise MigrationError([f"cannot read the migration records: {_explain(exc)}"]) from exc
     role, may_create = row if row else ("", False)
-    return Inspection(ids, applied, baselined, _layout(found), found, types, bool(may_create), str(role))
+    return Inspection(ids, applied, baselined, _layout(found), found, types, bool(may_create), str(role),
+                      losses)
+
+
+BASE_TABLES = ("positions", "trading_cycles", "securities")  # 0001 makes them empty
+ORDERS_TABLE, PURPOSES = "0002.orders-table", "0003.order-purpose"
+
+
+def _rollback_losses(conn: psycopg.Connection, found: Catalog, applied: Collection[str]) -> dict[str, str]:
+    """What rolling back each applied migration would destroy that it did not make: the desk's rows
+    in the tables 0001 made, orders written since 0002 copied them in, purposes the desk wrote
+    since 0003 (its rollback drops the column)."""
+    losses: dict[str, str] = {}
+    held = [relation.name for relation in map(found.find, BASE_TABLES) if relation is not None
+            and conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM {})").format(
+                relation.identifier)).fetchone() == (True,)]
+    if "0001.base-schema" in applied and held:
+        losses["0001.base-schema"] = f"its rollback drops {', '.join(held)}, which hold the desk's rows"
+    orders, log = found.find("orders"), found.find(YOYO_MIGRATIONS)
+    if orders is None or log is None or not {"migration_id", "applied_at_utc"} <= set(log.columns):
+        return losses
+    ran = sql.SQL("(SELECT max(m.applied_at_utc) AT TIME ZONE 'UTC' FROM {} AS m WHERE m.migration_id = %s)"
+                  ).format(log.identifier)
+    if ORDERS_TABLE in applied and "metadata" in orders.columns:
+        # 0002 copied the orders the positions' legacy columns held (they still do), each marked
+        # so; any other order exists nowhere else.
+        others = conn.execute(sql.SQL(
+            "SELECT count(*) FROM {} AS o WHERE NOT (COALESCE(o.metadata, '{{}}'::jsonb) ? 'copied_from')"
+        ).format(orders.identifier)).fetchone()
+        if others and others[0]:
+            losses[ORDERS_TABLE] = (f"its rollback drops orders, where {others[0]} order(s) are the "
+                                    "desk's own, not copies it made")
+    if PURPOSES in applied and {"order_purpose", "created_at", "metadata"} <= set(orders.columns):
+        # Orders written since 0003 ran carry the desk's own purposes; its rollback drops the
+        # column unless the column was there before it (said in the constraint's comment).
+        since = sql.SQL(
+            "SELECT count(*) FROM {orders} AS o WHERE o.order_purpose IS NOT NULL "
+            "AND NOT (COALESCE(o.metadata, '{{}}'::jsonb) ? 'purpose_set_by_phase2') "
+            "AND o.created_at > {ran} "
+            "AND COALESCE(obj_description((SELECT c.oid FROM pg_constraint AS c "
+            "WHERE c.conname = 'orders_order_purpose_check' AND c.conrelid = {regclass}::regclass), "
+            "'pg_constraint'), '') NOT LIKE 'tradewatch 0003.order-purpose: order_purpose was there%%'"
+        ).format(orders=orders.identifier, ran=ran, regclass=sql.Literal(orders.identifier.as_string(conn)))
+        row = conn.execute(since, (PURPOSES,)).fetchone()
+        if row and row[0]:
+            losses[PURPOSES] = (f"its rollback drops orders.order_purpose, where {row[0]} order(s) "
+                                "written since it ran hold the desk's own purposes")
+    return losses
 
 
 def status(url: str) -> list[MigrationState]:
@@ -264,6 +314,10 @@ def plan_rollback(state: Inspection, target: str | None = None) -> Plan:
             f"rollback would drop the desk's own {_creates(first)}; roll back --to {first} at the "
             "furthest; nothing written"
         ])
+    lost = [i for i in undo if i in state.losses]
+    if lost:
+        # Nothing lost that tradewatch did not make: the desk's data outlive its migrations.
+        raise MigrationError([f"{lost[0]}: refusing to roll back: {state.losses[lost[0]]}; nothing written"])
     return Plan(rollback=tuple(undo))
 
 
