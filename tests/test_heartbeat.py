@@ -3,8 +3,11 @@ its /fail when the run is an ERROR; a receiver that is down never changes the ru
 
 from __future__ import annotations
 
+import socketserver
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,10 +17,14 @@ import pytest
 
 from tests.conftest import CHECKS_DIR, QUICK_RUN, RunChecks
 from tests.pg import run_sql_file
-from tradewatch import demo, heartbeat
+from tradewatch import deadline, demo, heartbeat
 
 # The check's secret part of a healthchecks URL: it must never be shown.
 CHECK_UUID = "5f1c0a7e-hb-secret-0d3b"
+# What a slow receiver answers: a header line every so often, never the end of the headers; or a
+# 503 asking to be retried in an hour.
+TRICKLE = b"HTTP/1.1 200 OK\r\n"
+RETRY_LATER = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 3600\r\nContent-Length: 0\r\n\r\n"
 
 
 @dataclass
@@ -56,6 +63,33 @@ def receiver() -> Iterator[Receiver]:
     try:
         yield state
     finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(params=[TRICKLE, RETRY_LATER], ids=["trickling", "retry-in-an-hour"])
+def slow_receiver(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A receiver on 127.0.0.1 that never answers in time (trickling, or asking to retry much later)."""
+    stop = threading.Event()
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.recv(65536)
+            try:
+                self.request.sendall(request.param)
+                while request.param == TRICKLE and not stop.wait(0.2):
+                    self.request.sendall(b"X-Trickle: 1\r\n")
+            except OSError:
+                pass  # the client gave up and hung up: what the test waits for
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/ping/{CHECK_UUID}"
+    finally:
+        stop.set()
         server.shutdown()
         server.server_close()
 
@@ -159,3 +193,66 @@ def test_no_url_no_listing_no_ping(seeded_db: Any, run_checks: RunChecks, receiv
 def test_the_fail_url_keeps_the_query(url: str, failed: bool, pinged: str) -> None:
     assert heartbeat.target(url, failed) == pinged
     assert heartbeat.where(url) == "https://hc-ping.com"
+    assert heartbeat.where(url.replace("hc-ping.com", "user:pw@[::1]:8443")) == "https://[::1]:8443"
+
+
+def guard(seconds: float) -> AbstractContextManager[deadline.Bound]:
+    """A bound on the test itself: a send that outlives its budget fails the test instead of hanging it."""
+    return deadline.bounded(seconds, "the heartbeat outlived its budget")
+
+
+def test_a_slow_receiver_is_given_up_on_within_the_budget(slow_receiver: str) -> None:
+    """Each read has its timeout; the whole send, retries and their waits included, has its budget."""
+    started = time.monotonic()
+    with guard(5.0):
+        said = heartbeat.send(slow_receiver, heartbeat.Beat(False, "tradewatch OK"), within=1.0)
+    assert time.monotonic() - started < 3.0
+    port = slow_receiver.split(":")[2].split("/")[0]
+    assert said == f"heartbeat to http://127.0.0.1:{port} failed: no answer within 1 s"
+
+
+def test_a_slow_receiver_never_holds_the_run(
+    seeded_db: Any, run_checks: RunChecks, slow_receiver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(heartbeat, "BUDGET_S", 1.0)
+    with guard(30.0):
+        result, _ = run_checks(seeded_db("clean"), "-m", "not broker", "--run-deadline=20",
+                               f"--heartbeat-url={slow_receiver}")
+    assert result.ret == pytest.ExitCode.OK
+    said = output(result)
+    assert "tradewatch: heartbeat to http://127.0.0.1:" in said
+    assert "failed: no answer within 1 s" in said
+    assert CHECK_UUID not in said
+
+
+# A secret planted in each part of a URL that may hold one; none of these may ever show it.
+PLANTED = "HBSECRET1-planted"
+
+
+@pytest.mark.parametrize("url", [
+    f"https://hc-ping.com:99999/{PLANTED}",
+    f"https://hc-ping.com:port/{PLANTED}",
+    f"https://hc-ping.com:{PLANTED}/x",
+    f"hc-ping.com/{PLANTED}",
+    f"{PLANTED}:x",
+    f"http://[::1/{PLANTED}",
+    f"http://user:{PLANTED}@127.0.0.1:1/{PLANTED}?k={PLANTED}",
+    f"http://{PLANTED}@127.0.0.1:1/x",
+])
+def test_a_url_is_never_shown_beyond_its_host(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    shown = heartbeat.where(url)
+    said = heartbeat.send(url, heartbeat.Beat(True, "tradewatch ERROR"), within=5.0)
+    assert said is not None
+    assert "\n" not in said
+    assert PLANTED.lower() not in (shown + said + "".join(capsys.readouterr())).lower()
+
+
+def test_a_malformed_url_is_one_line_in_the_run(seeded_db: Any, run_checks: RunChecks) -> None:
+    url = f"https://hc-ping.com:99999/{PLANTED}"
+    result, _ = run_checks(seeded_db("clean"), "-m", "not broker", f"--heartbeat-url={url}")
+    assert result.ret == pytest.ExitCode.OK
+    said = output(result)
+    malformed = "the heartbeat URL is malformed (its host or port cannot be read)"
+    assert f"tradewatch: heartbeat not sent: {malformed}" in said
+    assert "Traceback" not in said
+    assert PLANTED not in said

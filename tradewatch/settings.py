@@ -442,7 +442,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "heartbeat_url",
         "healthchecks-style URL pinged after every checks run: as is when the run completed, its /fail "
-        "when it is an ERROR (secret: only its host is ever shown)",
+        "when it is an ERROR (secret: only its scheme, host and port are ever shown)",
         parse_text,
         ini="tradewatch_heartbeat_url",
         cli="--heartbeat-url",
