@@ -241,16 +241,18 @@ def test_a_rules_severity_is_raised_lowered_or_ignored(demo_db: str, run_checks:
     assert outcome(data, PURPOSE) == "passed"
     assert findings_of(data, PURPOSE)[0]["severity"] == "INFO"
     assert outcome(data, "test_positions.py::test_position_pnl_fresh") == "skipped"
-    assert data["tradewatch"]["rules"] == {"no_stuck_orders": {"severity": "CRITICAL"},
-                                           "order_purpose_set": {"severity": "INFO"},
-                                           "position_pnl_fresh": {"severity": "ignore"}}
+    assert data["tradewatch"]["rules"] == {
+        "no_stuck_orders": {"severity": "CRITICAL", "default": {"severity": "WARNING"}},
+        "order_purpose_set": {"severity": "INFO", "default": {"severity": "WARNING"}},
+        "position_pnl_fresh": {"severity": "ignore", "default": {"severity": "INFO"}}}
 
 
 def test_a_rules_threshold_is_set_for_it_alone(demo_db: str, run_checks: RunChecks) -> None:
     _, data = run_checks(demo_db, "-m", "not broker", "-o",
                          "tradewatch_rules=no_stuck_orders: stuck_order_minutes=45")
     assert outcome(data, STUCK) == "passed"  # 30 minutes unsent is not stuck at 45
-    assert data["tradewatch"]["rules"] == {"no_stuck_orders": {"stuck_order_minutes": 45.0}}
+    assert data["tradewatch"]["rules"] == {
+        "no_stuck_orders": {"stuck_order_minutes": 45.0, "default": {"stuck_order_minutes": 5.0}}}
 
 
 @pytest.mark.parametrize(("line", "problem"), [

@@ -378,7 +378,8 @@ class CheckRun:
             verdict.error for verdict in self.verdicts.values())
         described["acknowledgements"] = self.judge.describe(complete)
         if self.rules.severity or self.rules.thresholds:
-            described["rules"] = self.rules.describe()
+            described["rules"] = self.rules.describe(
+                {name: jsonable(value) for name, value in vars(self.settings).items()})
         if self.judge.asked:
             described["market"]["in_session"] = self.judge.market_open
             if self.judge.calendar_error:

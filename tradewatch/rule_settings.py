@@ -32,14 +32,18 @@ class RuleSettings:
         """Whether the rule is set to ignore."""
         return rule in self.severity and self.severity[rule] is None
 
-    def describe(self) -> dict[str, dict[str, object]]:
-        """The settings as the report's metadata records them."""
+    def describe(self, run_wide: Mapping[str, object]) -> dict[str, dict[str, object]]:
+        """The settings as the report's metadata records them, each with what it replaced under
+        'default': the rule's own severity, the run's threshold (run_wide: setting -> value)."""
         described: dict[str, dict[str, object]] = {}
+        defaults: dict[str, dict[str, object]] = {}
         for rule, level in self.severity.items():
             described.setdefault(rule, {})["severity"] = level or IGNORE
+            defaults.setdefault(rule, {})["severity"] = BY_NAME[rule].severity
         for rule, values in self.thresholds.items():
             described.setdefault(rule, {}).update(values)
-        return described
+            defaults.setdefault(rule, {}).update({name: run_wide[name] for name in values})
+        return {rule: {**entry, "default": defaults[rule]} for rule, entry in described.items()}
 
 
 def parse(lines: Iterable[str]) -> RuleSettings:
