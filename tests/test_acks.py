@@ -4,9 +4,10 @@ change; a rule's severity and thresholds are set per rule."""
 from __future__ import annotations
 
 import tomllib
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -229,6 +230,12 @@ def test_ack_refuses_what_the_report_does_not_hold(
             str(tmp_path / "report.json"), "--file", str(tmp_path / "k.toml")]
     assert cli.main(args) == 1
     assert cli.main([*args[:5], "2020-01-01", *args[6:]]) == 64
+    # Today and yesterday as the run judges an acknowledgement's last day: in the market's zone.
+    today = datetime.now(ZoneInfo("America/New_York")).date()
+    assert cli.main([*args[:5], today.isoformat(), *args[6:]]) == 1  # still holds today: no such finding
+    capsys.readouterr()
+    assert cli.main([*args[:5], (today - timedelta(days=1)).isoformat(), *args[6:]]) == 64
+    assert capsys.readouterr().err.endswith("has passed (America/New_York)\n")
     assert not (tmp_path / "k.toml").exists()
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tradewatch import acks, report, text
 
@@ -42,14 +43,16 @@ def run(args: argparse.Namespace) -> int:
     if not args.reason.strip():
         print("tradewatch ack: --reason must say why", file=sys.stderr)
         return USAGE
-    if args.until < date.today():
-        print(f"tradewatch ack: --until {args.until} has passed", file=sys.stderr)
-        return USAGE
     try:
         loaded = report.load(args.report)
     except report.ReportError as exc:
         print(f"tradewatch ack: {exc}", file=sys.stderr)
         return 3
+    # Today as the run judges an acknowledgement's last day: in the market's zone.
+    zone = str(loaded["tradewatch"].get("market", {}).get("zone") or "UTC")
+    if args.until < datetime.now(ZoneInfo(zone)).date():
+        print(f"tradewatch ack: --until {args.until} has passed ({zone})", file=sys.stderr)
+        return USAGE
     found = _found(loaded, args.fingerprint)
     if not found or "state" not in found[0]:
         print(f"tradewatch ack: {args.report} holds no finding {text.shown(args.fingerprint, 40)}",
