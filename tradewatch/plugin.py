@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -167,6 +168,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if any(rule.time_based for rule in rules):
             # Before the first check: loading the exchange calendar is start-up, not a check's time.
             run.judge.market_open  # noqa: B018
+        # What start-up loaded (pandas and the broker's models: hundreds of thousands of objects)
+        # lives as long as the run: the collector need not walk it again in every full pass.
+        gc.freeze()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -210,6 +214,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if run is not None:
         del config.stash[RUN_KEY]
         run.close()
+        gc.unfreeze()  # a process running the checks again (the self-tests do) collects as before
     resolved = config.stash.get(SETTINGS_KEY, None)
     listing = config.option.collectonly
     if resolved is not None and resolved.heartbeat_url and is_check_run(config) and not listing:
