@@ -200,6 +200,8 @@ TAMPERED = {
     "the-key-set": lambda f: f["fix_data"]["set"].update(order_id=1),
     "the-key-set-now": lambda f: f["fix_data"]["set_now"].append("order_id"),
     "no-guard": lambda f: f["fix_data"].update(guard={}),
+    "guarded-by-its-key-alone": lambda f: f["fix_data"].update(guard={"order_id": f["order_id"]}),
+    "a-value-set-to-now": lambda f: f["fix_data"]["set_now"].append("status"),
 }
 
 

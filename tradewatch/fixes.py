@@ -155,27 +155,38 @@ FIXABLE = {
 }
 
 
+# Of those, the times a fix may set to NOW().
+MOMENTS = frozenset({"filled_at", "cancelled_at", "expired_at", "updated_at", "closed_at"})
+
+
 @dataclass(frozen=True)
 class Target:
-    """A table a fix may touch: the key it is found by, and the columns it may set."""
+    """A table a fix may touch: the key it is found by, the columns it may set, and the times among
+    them it may set to NOW()."""
 
     keys: frozenset[str]
     columns: frozenset[str]
+    moments: frozenset[str] = frozenset()
 
 
 def allowed_targets(layouts: Sequence[Mapping[str, str | None]]) -> dict[str, Target]:
     """What fixes may touch, by table name, under any of these layouts (field -> table or column)."""
-    found: dict[str, tuple[set[str], set[str]]] = {}
+    found: dict[str, tuple[set[str], set[str], set[str]]] = {}
     for names in layouts:
         for entity, fields in FIXABLE.items():
             table, key = names.get(f"{entity}.table"), names.get(f"{entity}.id")
             if not table or not key:
                 continue
-            keys, columns = found.setdefault(table.rpartition(".")[2], (set(), set()))
+            keys, columns, moments = found.setdefault(table.rpartition(".")[2], (set(), set(), set()))
             keys.add(key)
-            columns.update(str(names[name]) for name in (f"{entity}.{field}" for field in fields)
-                           if names.get(name))
-    return {table: Target(frozenset(keys), frozenset(columns)) for table, (keys, columns) in found.items()}
+            for field in fields:
+                column = names.get(f"{entity}.{field}")
+                if column:
+                    columns.add(column)
+                    if field in MOMENTS:
+                        moments.add(column)
+    return {table: Target(frozenset(keys), frozenset(columns), frozenset(moments))
+            for table, (keys, columns, moments) in found.items()}
 
 
 def check_target(fix: FixData, allowed: Mapping[str, Target]) -> None:
@@ -195,6 +206,13 @@ def check_target(fix: FixData, allowed: Mapping[str, Target]) -> None:
     if stray:
         raise FixDataError(f"a fix of {text.shown(fix.table, 60)} names column "
                            f"{text.shown(stray[0], 60)}, which no rule sets")
+    if not set(fix.guard) - target.keys:
+        # Its key alone names the row, guards nothing: a fix reviewed late would undo a newer write.
+        raise FixDataError(f"a fix of {text.shown(fix.table, 60)} is guarded by its key alone")
+    not_times = sorted(set(fix.set_now) - target.moments)
+    if not_times:
+        raise FixDataError(f"a fix of {text.shown(fix.table, 60)} sets {text.shown(not_times[0], 60)} "
+                           "to NOW(), which is no time a rule sets")
 
 
 def merged(fixes: list[FixData]) -> tuple[FixData, list[int]]:
