@@ -9,7 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from tests.alpaca_server import ACCOUNT_NUMBER, AlpacaServer, FaultKind, fill, new_york, order, position
 from tests.conftest import CHECKS_DIR, RunChecks
@@ -585,3 +587,49 @@ def test_a_broker_echoing_the_secret_shows_it_nowhere(
     shown = json.dumps(report) + "\n".join(result.outlines + result.errlines)
     assert leaks(shown, [TRICKY_SECRET]) == []
     assert "<redacted>" in shown
+
+
+RENAMED_PRICE = "ALTER TABLE orders RENAME COLUMN filled_avg_price TO fap"
+
+
+def test_a_declared_fill_price_gone_errors_the_comparisons_that_read_it(
+    seeded_db: Callable[..., str], run_checks: RunChecks, alpaca: AlpacaServer,
+) -> None:
+    """Read as NULL, a renamed price column would make every fill a price mismatch: an error instead."""
+    url = seeded_db("clean")
+    run_sql(url, RENAMED_PRICE)
+    _, report = run_checks(url, "-m", "broker", *FAST)
+    reason = "orders.filled_price: no column filled_avg_price in orders (profile catalyst-2025-12)"
+    errors = {test["nodeid"].rsplit("::", 1)[1]: test["metadata"]["error"] for test in report["tests"]
+              if test["outcome"] == "error"}
+    assert {name.split("[")[0] for name in errors} == {"test_fills_match_broker", "test_orders_match_broker"}
+    assert all(reason in error for error in errors.values())
+    assert not any(test["outcome"] == "failed" for test in report["tests"])
+
+
+def test_a_layout_without_a_fill_price_compares_quantities_alone(
+    seeded_db: Callable[..., str], run_checks: RunChecks, alpaca: AlpacaServer,
+) -> None:
+    url = seeded_db("clean")
+    run_sql(url, RENAMED_PRICE)
+    result, report = run_checks(url, "-m", "broker", *FAST, "-o", "tradewatch_schema=orders.filled_price = -")
+    assert {test["outcome"] for test in report["tests"] if "fills_match" in test["nodeid"]} == {"passed"}
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_a_submission_time_without_a_zone_is_compared_as_utc(
+    seeded_db: Callable[..., str], run_checks: RunChecks, alpaca: AlpacaServer,
+) -> None:
+    """The broker's times carry a zone; the database's, kept without one, are read as UTC."""
+    url = seeded_db("clean")
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_get_viewdef('v_trade_pipeline_status')").fetchone()
+        assert row is not None
+        conn.execute("DROP VIEW v_trade_pipeline_status")
+        conn.execute("SET TimeZone = 'UTC'")
+        conn.execute("ALTER TABLE orders ALTER COLUMN submitted_at TYPE timestamp, "
+                     "ALTER COLUMN updated_at TYPE timestamp")
+        conn.execute(sql.SQL("CREATE VIEW v_trade_pipeline_status AS {}").format(sql.SQL(row[0])))
+    result, report = run_checks(url, "-m", "broker", *FAST)
+    assert not [test["nodeid"] for test in report["tests"] if test["outcome"] in ("error", "failed")]
+    assert result.ret == pytest.ExitCode.OK

@@ -86,7 +86,7 @@ def reference(broker: list[Order], db: list[DbOrder]) -> Seen:
             if mine != broker_status:
                 # Every broker status the generator makes, other than filled, is open or unfilled.
                 critical = ((mine == "filled" and broker_status != "filled")
-                            or (mine in ("canceled", "expired") and broker_status == "filled"))
+                            or (mine in ("canceled", "expired", "rejected") and broker_status == "filled"))
                 expected.add(("ORDER_STATUS_MISMATCH", "CRITICAL" if critical else "WARNING", who))
         # Fills: those inside the window only.
         fills = [f for f in (b.fills if b else ()) if FILLS_SINCE <= f.at <= AS_OF]

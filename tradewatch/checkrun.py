@@ -211,8 +211,10 @@ class CheckRun:
         that ended inside the fills window): (broker id, the status's meaning) of each."""
         since = self.ctx.broker_since
         statuses = []
+        # Asked by the order comparisons only: none when they cannot run (a column they need gone).
+        asked = self.read("orders").wanted if self.map.has("orders.id") else {}
         for name in ("open_at_broker", "ended_lately"):
-            for row in self.wanted("orders", name):
+            for row in asked.get(name, []):
                 meaning = row["status_meaning"] or row["status"] or ""
                 # Filled before the window, by the database's own time: no fill of the window can
                 # confirm it, so its missing fills are no contradiction worth a request.

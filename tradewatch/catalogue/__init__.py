@@ -41,6 +41,7 @@ def gaps(rule: Rule, case: str | None, smap: SchemaMap) -> list[Gap]:
     # A rule on a table reads it: its key first, so a layout without the table says so.
     own = (f"{rule.reads}.id",) if rule.reads in TABLES else ()
     found = smap.gaps((*own, *rule.needs, *rule.case_fields.get(case or "", ())))
+    found += [gap for gap in smap.gaps(rule.uses) if gap.blocks and gap not in found]
     if rule.requires is not None:
         reason = rule.requires(smap)
         if reason is not None:
@@ -50,7 +51,7 @@ def gaps(rule: Rule, case: str | None, smap: SchemaMap) -> list[Gap]:
             found.append(Gap(f"the {smap.profile.name} layout has no {column} meaning {meaning!r}"))
     if rule.cases and all(smap.gaps(rule.case_fields.get(c, ())) for c in rule.cases):
         found.append(Gap(f"the {smap.profile.name} layout has none of the fields its cases read"))
-    return found
+    return sorted(found, key=lambda gap: not gap.blocks)  # stable: each kind keeps its order
 
 
 def row_rules(entity: str, smap: SchemaMap) -> list[RowRule]:

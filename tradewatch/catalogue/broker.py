@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,7 @@ from tradewatch.catalogue.scope import Scope
 from tradewatch.errors import CheckCannotRun
 from tradewatch.findings import Finding
 from tradewatch.reconcile import account, cost_basis, fills, risk, status
+from tradewatch.reconcile.grace import aware
 from tradewatch.reconcile.orders import ORDER_KINDS, orders_not_in_db, reconcile_orders
 from tradewatch.reconcile.positions import POSITION_KINDS, reconcile_positions
 from tradewatch.reconcile.records import DbOrder, DbPosition
@@ -80,13 +81,18 @@ def _order(row: Row) -> DbOrder:
         row["order_id"], row["position_id"], row["alpaca_order_id"], row["symbol"],
         row["status"] if row["status"] is not None else "NULL",
         filled_qty=_decimal(row["filled_qty"]), filled_avg_price=_decimal(row["filled_price"]),
-        submitted_at=row["submitted_at"], updated_at=row["updated_at"],
+        submitted_at=_moment(row["submitted_at"]), updated_at=_moment(row["updated_at"]),
         client_order_id=row["alpaca_client_order_id"], meaning=row["status_meaning"],
     )
 
 
 def _decimal(value: Any) -> Decimal | None:
     return None if value is None else Decimal(value)
+
+
+def _moment(value: datetime | None) -> datetime | None:
+    """A stored time; one without a zone read as UTC, as the broker's times are compared."""
+    return None if value is None else aware(value)
 
 
 def open_orders(sources: Sources) -> list[DbOrder]:
@@ -210,6 +216,7 @@ ORDERS_MATCH_BROKER = EvaluatedRule(
     "(CRITICAL); an order changed within the grace window is not judged yet",
     cases=ORDER_KINDS, cases_about=", ".join(f"`{c}`" for c in ORDER_KINDS),
     needs=("orders.broker_id", "orders.status"),
+    uses=("orders.submitted_at", "orders.updated_at", "orders.filled_qty", "orders.filled_price"),
     wants={"orders": {"open_at_broker": _open_at_broker, "ended_lately": _ended_lately}},
     thresholds=("broker_grace_seconds",), broker=True, evaluate=_orders,
 )
@@ -222,8 +229,9 @@ def _fills(sources: Sources, case: str | None) -> Sequence[Finding]:
     if case == "not_in_db":
         return _in_layout(sources, fills.fills_not_in_db(rows, snapshot, as_of=as_of, grace=grace))
     tolerance = sources.ctx.threshold(FILLS_MATCH_BROKER.name, "fill_price_tolerance_pct")
-    return _in_layout(sources, fills.fill_mismatches(rows, snapshot, as_of=as_of, grace=grace,
-                                                     price_tolerance_pct=tolerance))
+    return _in_layout(sources, fills.fill_mismatches(
+        rows, snapshot, as_of=as_of, grace=grace, price_tolerance_pct=tolerance,
+        compare_prices=sources.ctx.map.has("orders.filled_price")))
 
 
 FILLS_MATCH_BROKER = EvaluatedRule(
@@ -234,6 +242,7 @@ FILLS_MATCH_BROKER = EvaluatedRule(
     "an order the database marks filled (CRITICAL)",
     cases=("quantity_and_price", "not_in_db"), cases_about="`quantity_and_price`, `not_in_db`",
     needs=("orders.broker_id", "orders.status", "orders.filled_qty"),
+    uses=("orders.filled_price", "orders.submitted_at", "orders.updated_at"),
     wants={"orders": {"open_at_broker": _open_at_broker, "ended_lately": _ended_lately}},
     thresholds=("fill_price_tolerance_pct", "broker_grace_seconds"), broker=True, evaluate=_fills,
 )

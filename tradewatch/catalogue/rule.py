@@ -170,6 +170,9 @@ class Rule:
     cases: tuple[str, ...] = ()
     cases_about: str = ""
     needs: tuple[str, ...] = ()  # logical fields it cannot do without
+    # Fields it reads where the layout has them; one the layout declares but the database lacks
+    # is an error (it would read as NULL), one the layout has not leaves the rule applicable.
+    uses: tuple[str, ...] = ()
     # Per case, the fields it needs and the vocabulary values the layout must have.
     case_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     case_values: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)

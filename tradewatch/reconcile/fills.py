@@ -67,7 +67,7 @@ def marks_filled(row: DbOrder) -> bool:
 
 def fill_mismatches(
     rows: Sequence[DbOrder], snapshot: BrokerSnapshot, *, as_of: datetime | None = None,
-    grace: timedelta = GRACE, price_tolerance_pct: float = PRICE_TOLERANCE_PCT,
+    grace: timedelta = GRACE, price_tolerance_pct: float = PRICE_TOLERANCE_PCT, compare_prices: bool = True,
 ) -> list[Finding]:
     """FILL_MISMATCH for each order the database marks filled whose fills the broker's do not match.
 
@@ -75,7 +75,8 @@ def fill_mismatches(
     database's orders that ended inside the fills window. Only an order whose fills all fall in
     the window is judged (one submitted before may have filled partly before it), and none that
     changed within grace before as_of. Quantities must agree exactly (CRITICAL); then the
-    quantity-weighted fill price within price_tolerance_pct percent (WARNING).
+    quantity-weighted fill price within price_tolerance_pct percent (WARNING), unless the layout
+    keeps no fill price (compare_prices False).
     """
     since = _window(snapshot)
     fills_of = attribute(rows, snapshot).by_order
@@ -90,7 +91,7 @@ def fill_mismatches(
             continue
         if settling(as_of, grace, [*order_moments(row, *lineage), *(f.transaction_time for f in fills)]):
             continue
-        finding = _tie_out(row, fills, Fraction(str(price_tolerance_pct)))
+        finding = _tie_out(row, fills, Fraction(str(price_tolerance_pct)), compare_prices)
         if finding is not None:
             findings.append(finding)
     return findings
@@ -152,7 +153,9 @@ def _window(snapshot: BrokerSnapshot) -> datetime:
     return snapshot.fills_since
 
 
-def _tie_out(row: DbOrder, fills: list[BrokerFill], tolerance: Fraction) -> Finding | None:
+def _tie_out(
+    row: DbOrder, fills: list[BrokerFill], tolerance: Fraction, prices: bool = True,
+) -> Finding | None:
     db_qty = row.filled_qty or Decimal(0)
     broker_qty = sum((fill.qty for fill in fills), Decimal(0))
     average = weighted_price(fills)
@@ -161,8 +164,8 @@ def _tie_out(row: DbOrder, fills: list[BrokerFill], tolerance: Fraction) -> Find
     if db_qty != broker_qty:
         severity = "CRITICAL"
         what = f"filled {jsonable(db_qty)} in the database, {jsonable(broker_qty)} at the broker"
-    elif average is None or (apart is not None and apart <= tolerance):
-        return None  # nothing filled on either side, or the prices agree
+    elif average is None or not prices or (apart is not None and apart <= tolerance):
+        return None  # nothing filled on either side, no price kept, or the prices agree
     else:
         severity = "WARNING"
         what = (f"average price {_shown(row.filled_avg_price)} in the database, "
