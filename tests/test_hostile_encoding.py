@@ -53,25 +53,32 @@ INSERT INTO orders (order_id, position_id, security_id, cycle_id, side, order_ty
 RAW_CONTROLS = ("\x1b", "\x07", "\x01")
 
 
-@pytest.fixture(scope="module")
-def sql_ascii_url(pg_server: ScratchServer) -> Iterator[str]:
-    """A SQL_ASCII database (C collation), migrated, with the clean seed and the hostile rows."""
+@contextlib.contextmanager
+def clean_sql_ascii_database(pg_server: ScratchServer) -> Iterator[str]:
+    """A SQL_ASCII database (C collation), migrated as a user would, with the clean seed; dropped after."""
     name = f"tw_selftest_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' "
                               "TEMPLATE template0").format(sql.Identifier(name)))
     url = pg_server.url(name)
     try:
-        # Migrated as a user would: tradewatch migrate speaks text to a SQL_ASCII server too.
+        # tradewatch migrate speaks text to a SQL_ASCII server too.
         code, out, err = _cli("migrate", "apply", "--yes", "--database-url", url)
         assert (code, err) == (0, ""), err
         assert out.endswith(f"applied {len(migrate.migration_ids())} migration(s)\n")
         run_sql_file(url, SEEDS_DIR / "clean.sql")
-        run_sql(url, HOSTILE_ROWS)
         yield url
     finally:
         with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def sql_ascii_url(pg_server: ScratchServer) -> Iterator[str]:
+    """A SQL_ASCII database with the clean seed and the hostile rows."""
+    with clean_sql_ascii_database(pg_server) as url:
+        run_sql(url, HOSTILE_ROWS)
+        yield url
 
 
 def _cli(*args: str) -> tuple[int, str, str]:
@@ -166,21 +173,11 @@ def test_a_client_id_that_is_not_utf8_is_still_found_shared(
     pg_server: ScratchServer, run_checks: RunChecks,
 ) -> None:
     """Two orders share a client order id holding a byte no UTF-8 text has: found, shown escaped."""
-    name = f"tw_selftest_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' "
-                              "TEMPLATE template0").format(sql.Identifier(name)))
-    url = pg_server.url(name)
-    try:
-        assert _cli("migrate", "apply", "--yes", "--database-url", url)[0] == 0
-        run_sql_file(url, SEEDS_DIR / "clean.sql")
+    with clean_sql_ascii_database(pg_server) as url:
         run_sql(url, "UPDATE orders SET alpaca_client_order_id = E'cts-\\xff' WHERE order_id IN (11, 14)")
         result, data = run_checks(url, "-k", "client_order_ids")
-        [test] = [test for test in data["tests"] if test["outcome"] != "deselected"]
-        [finding] = test["metadata"]["findings"]
-        assert (finding["type"], finding["alpaca_client_order_id"], finding["details"]["order_ids"]) == (
-            "DUPLICATE_CLIENT_ORDER_ID", "cts-\\xff", [11, 14])
-        assert result.ret == pytest.ExitCode.TESTS_FAILED
-    finally:
-        with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    [test] = [test for test in data["tests"] if test["outcome"] != "deselected"]
+    [finding] = test["metadata"]["findings"]
+    assert (finding["type"], finding["alpaca_client_order_id"], finding["details"]["order_ids"]) == (
+        "DUPLICATE_CLIENT_ORDER_ID", "cts-\\xff", [11, 14])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
