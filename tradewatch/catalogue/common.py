@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,6 +13,7 @@ from tradewatch import text
 from tradewatch.catalogue.rule import Context, Row
 from tradewatch.catalogue.scope import Scope
 from tradewatch.findings import Finding
+from tradewatch.reconcile.grace import aware
 from tradewatch.schema_map.resolve import SchemaMap
 from tradewatch.vocabulary import CANONICAL
 
@@ -56,21 +57,16 @@ def cutoff(ctx: Context, rule: str, setting: str) -> datetime:
 FUTURE_SKEW = timedelta(minutes=5)
 
 
-def _aware(moment: datetime) -> datetime:
-    """A stored moment; one without a zone read as UTC, as the check session's SQL reads it."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def in_future(ctx: Context, moment: datetime | None) -> bool:
     """Whether a stored moment lies beyond any real time (and the clocks' skew)."""
-    return moment is not None and _aware(moment) > ctx.latest_real + FUTURE_SKEW
+    return moment is not None and aware(moment) > ctx.latest_real + FUTURE_SKEW
 
 
 def minutes_since(ctx: Context, moment: datetime | None) -> float | None:
     """Minutes from moment to as-of, to a tenth; None when the moment is unknown or in the future."""
     if moment is None or in_future(ctx, moment):
         return None
-    return round((ctx.as_of - _aware(moment)).total_seconds() / 60, 1)
+    return round((ctx.as_of - aware(moment)).total_seconds() / 60, 1)
 
 
 def waited(ctx: Context, moment: datetime | None, never: str) -> str:
