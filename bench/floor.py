@@ -15,7 +15,7 @@ from typing import Any
 
 from psycopg import sql
 
-from tradewatch import catalogue, checkrun, reads, settings
+from tradewatch import catalogue, checkrun, db, reads, settings
 from tradewatch.catalogue.rule import EvaluatedRule
 from tradewatch.checkrun import CheckRun
 
@@ -78,7 +78,7 @@ def explain_reads(run: CheckRun) -> list[Plan]:
         query, params = reads.compose(entity, run.row_rules(entity), run.wants(entity), run.ctx)
         statement = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {}").format(query)
         with run.watched.conn.transaction():
-            reads.expect_few_rows(run.watched.conn)  # as the read itself is made: the run's plan
+            db.expect_few_rows(run.watched.conn)  # as the read itself is made: the run's plan
             row = run.watched.conn.execute(statement, params).fetchone()
         assert row is not None
         document = row[0][0]

@@ -9,9 +9,8 @@ from typing import Any
 from urllib.parse import quote, quote_plus, unquote
 
 import psycopg
-from psycopg import adapt, conninfo
+from psycopg import adapt, conninfo, postgres, pq
 from psycopg.abc import RV, AdaptContext, PQGen
-from psycopg.types.datetime import DateLoader, TimestampLoader, TimestamptzLoader
 
 from tradewatch import deadline, text
 
@@ -96,35 +95,61 @@ class TolerantTextLoader(adapt.Loader):
             return raw.decode("utf-8", "backslashreplace")
 
 
-class EndlessTimestamptzLoader(TimestamptzLoader):
+class EndlessLoader(adapt.Loader):
+    """A moment or a date psycopg's own loader reads; one beyond Python's range ('infinity', a year
+    past 9999 or before 1) as the far end of that range, on its side: a rule then judges it."""
+
+    type_name = ""
+
+    def __init__(self, oid: int, context: AdaptContext | None = None) -> None:
+        super().__init__(oid, context)
+        # psycopg's fastest loader for the type (its compiled one when installed).
+        within = postgres.adapters.get_loader(postgres.types[self.type_name].oid, pq.Format.TEXT)
+        assert within is not None, self.type_name
+        self._within = within(oid, context)
+
+    def load(self, data: Any) -> Any:
+        """The value; one out of range as the earliest or latest Python has."""
+        try:
+            return self._within.load(data)
+        except psycopg.DataError:
+            raw = bytes(data)
+            year = raw.split(b"-", 1)[0]
+            if raw == b"-infinity" or raw.endswith(b" BC"):
+                return self.far(datetime.min)
+            if raw == b"infinity" or (year.isdigit() and len(year) > 4):
+                return self.far(datetime.max)
+            raise
+
+    def far(self, moment: datetime) -> Any:
+        """An end of Python's range as this type."""
+        return moment
+
+
+class EndlessTimestamptzLoader(EndlessLoader):
     """timestamptz, with 'infinity' and '-infinity' as the latest and earliest moments Python has."""
 
-    def load(self, data: Any) -> datetime:
-        """The moment; an endless one as the far end of Python's range (a rule then judges it)."""
-        if bytes(data) in ENDLESS:
-            return ENDLESS[bytes(data)].replace(tzinfo=UTC)
-        return super().load(data)
+    type_name = "timestamptz"
+
+    def far(self, moment: datetime) -> datetime:
+        """The moment, in UTC."""
+        return moment.replace(tzinfo=UTC)
 
 
-class EndlessTimestampLoader(TimestampLoader):
+class EndlessTimestampLoader(EndlessLoader):
     """timestamp, with 'infinity' and '-infinity' as the latest and earliest moments Python has."""
 
-    def load(self, data: Any) -> datetime:
-        """The moment; an endless one as the far end of Python's range."""
-        return ENDLESS[bytes(data)] if bytes(data) in ENDLESS else super().load(data)
+    type_name = "timestamp"
 
 
-class EndlessDateLoader(DateLoader):
+class EndlessDateLoader(EndlessLoader):
     """date, with 'infinity' and '-infinity' as the latest and earliest dates Python has."""
 
-    def load(self, data: Any) -> date:
-        """The date; an endless one as the far end of Python's range."""
-        return ENDLESS[bytes(data)].date() if bytes(data) in ENDLESS else super().load(data)
+    type_name = "date"
 
-
-# A stored 'infinity' would stop a whole read (psycopg has no such datetime): one odd row must not
-# hide every finding of its table.
-ENDLESS = {b"infinity": datetime.max, b"-infinity": datetime.min}
+    def far(self, moment: datetime) -> date:
+        """The moment's day."""
+        return moment.date()
 
 
 def first_line(exc: BaseException) -> str:
@@ -248,8 +273,11 @@ def connect(
     except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
         raise unreachable(url, exc) from None
     conn.statement_timeout_s = statement_timeout_s
-    for text_type in TEXT_TYPES:
-        conn.adapters.register_loader(text_type, TolerantTextLoader)
+    if conn.info.encoding == "ascii":
+        # Only SQL_ASCII sends bytes its encoding does not vouch for; any other is checked by the
+        # server, and psycopg's own (compiled) loader reads it several times faster.
+        for text_type in TEXT_TYPES:
+            conn.adapters.register_loader(text_type, TolerantTextLoader)
     conn.adapters.register_loader("timestamptz", EndlessTimestamptzLoader)
     conn.adapters.register_loader("timestamp", EndlessTimestampLoader)
     conn.adapters.register_loader("date", EndlessDateLoader)
@@ -280,6 +308,13 @@ def limit_lock_waits(conn: psycopg.Connection, lock_timeout_s: float) -> None:
     """Give up on a lock after lock_timeout_s: a table another session locks errors its checks fast."""
     timeout_ms = str(round(lock_timeout_s * 1000))
     conn.execute("SELECT set_config('lock_timeout', %s, false)", (timeout_ms,))
+
+
+def expect_few_rows(conn: psycopg.Connection) -> None:
+    """Tell the planner, for this transaction, that a read sends back few of the rows it scans."""
+    # The planner cannot tell how few rows break a rule; it would keep a pass it could share
+    # between workers to one process for fear of sending back most of the table.
+    conn.execute("SELECT set_config('parallel_tuple_cost', '0.001', true)")
 
 
 def server_info(conn: psycopg.Connection) -> ServerInfo:

@@ -12,6 +12,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from tradewatch import db
 from tradewatch.catalogue.rule import Context, Row, RowRule
 from tradewatch.catalogue.scope import NULL, Params, Scope, by_broker
 from tradewatch.findings import SEVERITIES, Finding
@@ -292,13 +293,6 @@ def _judge(row: Row, rules: list[RowRule], ctx: Context, settle: Callable[[RowRu
                 raise CatalogueError(f"rule {rule.name} reported case {case!r}, not one of {rule.cases}")
 
 
-def expect_few_rows(conn: psycopg.Connection) -> None:
-    """Tell the planner, for this transaction, that a read sends back few of the rows it scans."""
-    # The planner cannot tell how few rows break a rule; it would keep a pass it could share
-    # between workers to one process for fear of sending back most of the table.
-    conn.execute("SELECT set_config('parallel_tuple_cost', '0.001', true)")
-
-
 def _stream(
     conn: psycopg.Connection, query: sql.Composed, params: dict[str, Any],
     symbols: Mapping[Any, str] | None = None,
@@ -306,7 +300,7 @@ def _stream(
     """The rows as they arrive (the server may read the table in parallel), in a read-only transaction,
     each with its symbol: its own, else its security's (None when that points nowhere)."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cursor:
-        expect_few_rows(conn)
+        db.expect_few_rows(conn)
         for row in cursor.stream(query, params, size=BATCH):
             if "own_symbol" in row:
                 row["symbol"] = row["own_symbol"] or (symbols or {}).get(row["security_id"])
