@@ -200,15 +200,17 @@ def compose(
     columns = [sql.SQL("{} AS {}").format(expr, sql.Identifier(name))
                for name, expr in base_columns(scope).items()]
     orphan = _orphan(scope)
+    # The filter: each flag bare, since a WHERE keeps a row only when one of them is true, and a
+    # NULL one (like a false one) keeps none; the columns say true or false for the rows it keeps.
     flags: list[sql.Composable] = []
     for number, rule in enumerate(rules):
         assert rule.predicate is not None, rule.name
-        flag = sql.SQL("({}) IS TRUE").format(rule.predicate(scope, ctx))
+        flag = sql.SQL("({})").format(rule.predicate(scope, ctx))
         if reads_position(rule) and not legs:
             # A leg without its own position is judged by the legs read, with its parent's.
-            flag = sql.SQL("{} AND NOT {}").format(flag, orphan)
+            flag = sql.SQL("({} AND NOT {})").format(flag, orphan)
         flags.append(flag)
-        columns.append(sql.SQL("{} AS {}").format(flag, sql.Identifier(f"rule_{number}")))
+        columns.append(sql.SQL("{} IS TRUE AS {}").format(flag, sql.Identifier(f"rule_{number}")))
         if rule.cases_of is not None:
             cases = rule.cases_of(scope, ctx)
         else:
@@ -218,9 +220,9 @@ def compose(
     if orphan_legs(ctx.map) and not legs:
         wanted = {**wanted, ORPHAN_LEGS: lambda scope, ctx: orphan}
     for name, predicate in wanted.items():
-        flag = sql.SQL("({}) IS TRUE").format(predicate(scope, ctx))
+        flag = sql.SQL("({})").format(predicate(scope, ctx))
         flags.append(flag)
-        columns.append(sql.SQL("{} AS {}").format(flag, sql.Identifier(f"wanted_{name}")))
+        columns.append(sql.SQL("{} IS TRUE AS {}").format(flag, sql.Identifier(f"wanted_{name}")))
     condition = sql.SQL(" OR ").join(flags) if flags else sql.SQL("false")
     if legs:
         condition = sql.SQL("({}) AND o.{} = ANY(%(legs)s)").format(condition, ctx.map.column("orders.id"))
