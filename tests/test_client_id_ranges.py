@@ -32,7 +32,11 @@ WHERE alpaca_client_order_id IS NOT NULL GROUP BY 1 HAVING count(*) > 1
 """
 
 
-def test_ids_shared_at_every_cut_and_between_are_all_found(seeded_db: Callable[..., str]) -> None:
+@pytest.mark.parametrize("order", ["the column's", "shuffled"])
+def test_ids_shared_at_every_cut_and_between_are_all_found(
+    order: str, seeded_db: Callable[..., str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each shared id once with all its orders, whether or not the cuts come in the column's order."""
     url = seeded_db("clean")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(UNIQUE_IDS)
@@ -52,6 +56,8 @@ def test_ids_shared_at_every_cut_and_between_are_all_found(seeded_db: Callable[.
                 conn.execute(ONE_MORE.format(client=sql.Literal(client)))
             expected: dict[str, list[int]] = dict(conn.execute(EVERY_SHARED).fetchall())
         assert orders._cuts(run) == cuts  # the statistics were not read again in between
+        if order == "shuffled":
+            monkeypatch.setattr(orders, "_cuts", lambda sources: [cuts[2], cuts[0], cuts[1]])
         found = {f.keys["alpaca_client_order_id"]: f.details["order_ids"]
                  for f in orders._duplicate_client_ids(run, None)}
     finally:

@@ -277,7 +277,9 @@ def _shared_ids(
     sources: Sources, names: Mapping[str, sql.Composable],
 ) -> tuple[sql.Composable, dict[str, str]]:
     """The client ids more than one order carries, grouped range by range: the server groups the
-    ranges side by side (equal ids fall in one range), each through migration 0007's index."""
+    ranges side by side (equal ids fall in one range), each through migration 0007's index. Every
+    id falls in a range whatever order the cuts come in (an id may fall in two, if the statistics
+    disagree with the column's order: the caller keeps each id once)."""
     cuts = {f"cut{number}": cut for number, cut in enumerate(_cuts(sources))}
     bounds = [None, *cuts, None]
     ranges = []
@@ -307,7 +309,7 @@ def _duplicate_client_ids(sources: Sources, case: str | None) -> list[Finding]:
     shared, cuts = _shared_ids(sources, names)
     carrying = sql.SQL(
         "WITH shared AS MATERIALIZED ({shared}) "
-        "SELECT s.client::text, o.id FROM shared AS s CROSS JOIN LATERAL "
+        "SELECT s.client::text, o.id FROM (SELECT DISTINCT client FROM shared) AS s CROSS JOIN LATERAL "
         "(SELECT c.{id} AS id FROM {orders} AS c WHERE c.{client} = s.client OFFSET 0) AS o "
         "ORDER BY 1, 2").format(**names, shared=shared)
     conn = sources.connection()
