@@ -57,6 +57,21 @@ def test_an_endless_time_on_a_history_row_stops_no_read(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.mark.parametrize("style", ["German", "SQL, DMY", "Postgres, MDY"])
+def test_a_database_writing_times_another_way_is_read_as_usual(
+    style: str, seeded_db: Callable[..., str], run_checks: RunChecks,
+) -> None:
+    """A database set to write its times in another style: the check session asks for ISO."""
+    url = seeded_db("clean", "stuck_new")
+    name = conninfo.conninfo_to_dict(url)["dbname"]
+    run_sql(url, sql.SQL("ALTER DATABASE {} SET DateStyle = {}").format(sql.Identifier(str(name)), style))
+    result, report = run_checks(url, "-m", "not broker")
+    [stuck] = _messages(report, nodeid("no_stuck_orders", "new"))
+    assert stuck.startswith("order 100 (AAPL sell exit 100) 'new' for ")
+    assert not [test["nodeid"] for test in report["tests"] if test["outcome"] == "error"]
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
 NAIVE = """
 ALTER TABLE orders ALTER COLUMN submitted_at TYPE timestamp, ALTER COLUMN created_at TYPE timestamp,
     ALTER COLUMN updated_at TYPE timestamp, ALTER COLUMN filled_at TYPE timestamp;

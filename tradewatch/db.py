@@ -289,6 +289,9 @@ def connect(
         conn.execute("SELECT set_config('default_transaction_read_only', 'on', false)")
         # Timestamps in findings then read the same whatever the server's zone.
         conn.execute("SELECT set_config('TimeZone', 'UTC', false)")
+        # psycopg reads times written the ISO way only: a database or role set to another style
+        # would make every time a read meets an error.
+        conn.execute("SELECT set_config('DateStyle', 'ISO, MDY', false)")
         # A table's one read is read to its end: plan it for all its rows, not the first ones,
         # and do not compile it (that costs more than it saves on one pass).
         conn.execute("SELECT set_config('cursor_tuple_fraction', '1.0', false)")
