@@ -276,10 +276,10 @@ def _cuts(sources: Sources) -> list[str]:
 def _shared_ids(
     sources: Sources, names: Mapping[str, sql.Composable],
 ) -> tuple[sql.Composable, dict[str, str]]:
-    """The client ids more than one order carries, grouped range by range: the server groups the
-    ranges side by side (equal ids fall in one range), each through migration 0007's index. Every
-    id falls in a range whatever order the cuts come in (an id may fall in two, if the statistics
-    disagree with the column's order: the caller keeps each id once)."""
+    """The client ids more than one order carries, grouped range by range through migration 0007's
+    index: the server groups the ranges side by side, and equal ids fall in one range."""
+    # Every id falls in a range whatever order the cuts come in; in two, if the statistics disagree
+    # with the column's order, so the caller keeps each id once.
     cuts = {f"cut{number}": cut for number, cut in enumerate(_cuts(sources))}
     bounds = [None, *cuts, None]
     ranges = []
