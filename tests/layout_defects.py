@@ -72,6 +72,9 @@ DEFECTS_2026_04 = (
             found("UNLINKED_ORDER", "CRITICAL", **_d(100, None, "AMZN"))),
     _defect("dangling_position", "order_linked_to_position", "dangling_position",
             found("UNLINKED_ORDER", "CRITICAL", **_d(12, 999, "AMD"))),
+    # The position its broker id finds is no excuse for the reference naming none.
+    _defect("dangling_position_by_broker_id", "order_linked_to_position", "dangling_position",
+            found("UNLINKED_ORDER", "CRITICAL", **_d(18, 5, "AAPL"))),
     _defect("status_unknown", "order_status_known", None,
             found("UNKNOWN_ORDER_STATUS", "WARNING", **_d(13, 3, "AMD"))),
     _defect("order_side_unknown", "order_side_known", None,

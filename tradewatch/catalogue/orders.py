@@ -118,7 +118,7 @@ def _stuck(scope: Scope, ctx: Context) -> sql.Composable:
     elif scope.has("orders.order_type"):
         # A layout without purposes (catalyst-2026-02) still names a stop by its type.
         resting.append(sql.SQL("({} = ANY({}::text[])) IS NOT TRUE").format(
-            scope.text("orders.order_type"), scope.param(list(v.STOP_ORDER_TYPES))))
+            scope.exact("orders.order_type"), scope.param(list(v.STOP_ORDER_TYPES))))
     since = first_known(scope, "orders.submitted_at", "orders.created_at")
     return sql.SQL(" AND ").join([
         scope.is_one_of("orders.status", v.PENDING_STATUSES), *resting,
@@ -166,14 +166,17 @@ NO_STUCK_ORDERS = RowRule(
 
 
 def _unlinked(scope: Scope, ctx: Context) -> sql.Composable:
-    # No position found: a dangling reference, or shares bought or sold that no position tracks.
+    # Shares bought or sold that no position tracks, however the order would find one; or a
+    # reference to a position that does not exist, even where the broker id finds another.
     holds = [scope.is_one_of("orders.status", v.HOLDING_STATUSES)] if scope.has("orders.status") else []
     if scope.has("orders.filled_qty"):
         holds.append(sql.SQL("{} > 0").format(scope.col("orders.filled_qty")))
-    if scope.has("orders.position"):
-        holds.append(sql.SQL("{} IS NOT NULL").format(scope.col("orders.position")))
-    return sql.SQL("{} IS NULL AND ({})").format(
+    untracked = sql.SQL("{} IS NULL AND ({})").format(
         scope.col("positions.id"), sql.SQL(" OR ").join(holds) if holds else sql.SQL("false"))
+    if not scope.has("orders.position"):
+        return untracked
+    return sql.SQL("({} IS NOT NULL AND {} IS NULL) OR ({})").format(
+        scope.col("orders.position"), scope.referenced("positions.id"), untracked)
 
 
 def _unlinked_case(scope: Scope, ctx: Context) -> sql.Composable:

@@ -67,12 +67,17 @@ class Scope:
         """An order's position's field: by its own reference (p), else by the broker id the position
         holds. (A bracket leg without a reference is read apart, with its parent's position as p.)"""
         smap = self.map
-        ways = [sql.SQL("p.{}").format(smap.column(field))] if smap.has("orders.position") else []
+        ways = [self.referenced(field)] if smap.has("orders.position") else []
         if by_broker(smap):
             ways.append(sql.SQL("by_broker.{}").format(sql.Identifier(field.partition(".")[2])))
         if not ways:
             return NULL
         return ways[0] if len(ways) == 1 else sql.SQL("COALESCE({})").format(sql.SQL(", ").join(ways))
+
+    def referenced(self, field: str) -> sql.Composable:
+        """An order's position's field by the order's own reference alone (its parent's for a leg
+        read apart): NULL where the layout has no such reference."""
+        return sql.SQL("p.{}").format(self.map.column(field)) if self.map.has("orders.position") else NULL
 
     def opt(self, field: str) -> sql.Composable:
         """The column, or NULL where the layout has none."""
@@ -81,6 +86,11 @@ class Scope:
     def text(self, field: str) -> sql.Composable:
         """The column as text (enums and varchars alike), or NULL."""
         return sql.SQL("{}::text").format(self.col(field)) if self.map.has(field) else NULL
+
+    def exact(self, field: str) -> sql.Composable:
+        """The column as text compared byte for byte: a collation of its own may hold 'Long' equal
+        to 'long', and a vocabulary knows its spellings exactly."""
+        return sql.SQL('({} COLLATE "C")').format(self.text(field)) if self.map.has(field) else NULL
 
     def param(self, value: Any) -> sql.Placeholder:
         """A parameter."""
@@ -97,12 +107,12 @@ class Scope:
         stored = self.map.vocabulary.stored(field, canonical)
         if len(stored) == 1:
             # One value: a plain comparison costs a fraction of unpacking an array on every row.
-            return sql.SQL("({} = {}::text)").format(self.text(field), self.param(stored[0]))
-        return sql.SQL("({} = ANY({}::text[]))").format(self.text(field), self.param(hashable(stored)))
+            return sql.SQL("({} = {}::text)").format(self.exact(field), self.param(stored[0]))
+        return sql.SQL("({} = ANY({}::text[]))").format(self.exact(field), self.param(hashable(stored)))
 
     def canonical(self, field: str) -> sql.Composable:
         """What the column's value means (NULL when NULL or unknown): for the rows a rule reports."""
         stored = self.map.vocabulary.stored(field)
         meaning = [self.map.vocabulary.canonical(field, value) for value in stored]
         return sql.SQL("({}::text[])[array_position({}::text[], {})]").format(
-            self.param(meaning), self.param(stored), self.text(field))
+            self.param(meaning), self.param(stored), self.exact(field))
