@@ -236,6 +236,13 @@ def test_ack_refuses_what_the_report_does_not_hold(
     capsys.readouterr()
     assert cli.main([*args[:5], (today - timedelta(days=1)).isoformat(), *args[6:]]) == 64
     assert capsys.readouterr().err.endswith("has passed (America/New_York)\n")
+    # What the file could not hold, or a later run would refuse: nothing is written.
+    for option, value, said in (("--owner", "   ", "--owner must not be blank"),
+                                ("--reason", " ", "--reason must not be blank"),
+                                ("--reason", "ticket \udcff", "--reason is not valid UTF-8 text"),
+                                ("--owner", "\udcffops", "--owner is not valid UTF-8 text")):
+        assert cli.main([*args, option, value]) == 64
+        assert capsys.readouterr().err == f"tradewatch ack: {said}\n"
     assert not (tmp_path / "k.toml").exists()
 
 

@@ -167,6 +167,9 @@ CASES = [
     Case("purpose_null_history", failed={"test_orders.py::test_order_purpose_set": [
         found("ORDER_PURPOSE_MISSING", "WARNING", **_order_15(order_id=14, alpaca_order_id=_c(14)))]}),
     *(_stuck(status) for status in _PENDING_A),
+    # A parent alone makes no bracket leg: an entry naming itself still waits.
+    Case("stuck_with_a_parent", failed={"test_orders.py::test_no_stuck_orders[new]": [
+        found("STUCK_ORDER", "WARNING", **_aapl_100())]}),
     Case("stuck_history", failed={"test_orders.py::test_no_stuck_orders[submitted]": [
         found("STUCK_ORDER", "WARNING", order_id=100, position_id=5, alpaca_order_id=ORDER_100,
               symbol="AAPL")]}),

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from tests.conftest import CHECKOUT
 from tests.webhook_server import WebhookReceiver
 from tradewatch import cli, report
+from tradewatch.findings import jsonable
 
 
 def baseline() -> dict[str, Any]:
@@ -178,6 +180,15 @@ def test_integers_a_double_holds_stay_exact() -> None:
     assert report.parse_strict(str(largest).encode()) == largest
     with pytest.raises(ValueError, match="out of range"):
         report.parse_strict(str(largest + 1).encode())
+
+
+def test_numbers_no_double_holds_are_written_as_text() -> None:
+    """A stored number past a double's range reaches the report as its text, which every reader reads."""
+    largest = int(sys.float_info.max)
+    values = [Decimal("1.5e400"), Decimal("-1.5e400"), 10**400, Decimal(largest + 1), Decimal(largest),
+              Decimal("2.5")]
+    written = report.parse_strict(json.dumps(jsonable(values)).encode())
+    assert written == ["1.5E+400", "-1.5E+400", str(10**400), str(largest + 1), largest, 2.5]
 
 
 def test_a_deep_report_leaves_no_traceback_from_the_console_script(tmp_path: Path) -> None:

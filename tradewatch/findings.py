@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -24,11 +25,22 @@ ENTITY_KEYS = ("order_id", "position_id", "alpaca_order_id", "alpaca_client_orde
 MESSAGE_LIMIT = 500
 
 
+DOUBLE_MAX = Decimal(sys.float_info.max)
+
+
+def _fits_a_double(value: Decimal | int) -> bool:
+    """Whether a number is finite and within a double's range (compared exactly, never rounded)."""
+    if isinstance(value, int):
+        return abs(value) <= int(sys.float_info.max)
+    return value.is_finite() and value.copy_abs() <= DOUBLE_MAX
+
+
 def jsonable(value: Any) -> Any:
     """Database values as strict JSON values: NaN and Infinity as text, bytes as escaped text."""
+    if isinstance(value, Decimal | int) and not isinstance(value, bool) and not _fits_a_double(value):
+        # A number no reader's double can hold (a report reader refuses it): its text, like NaN.
+        return str(value)
     if isinstance(value, Decimal):
-        if not value.is_finite():
-            return str(value)
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)

@@ -110,15 +110,21 @@ ORDER_PURPOSE_SET = RowRule(
 
 
 def _stuck(scope: Scope, ctx: Context) -> sql.Composable:
-    # Bracket legs and resting stops or targets wait at the broker by design.
-    resting = [sql.SQL("{} IS NULL").format(scope.col("orders.parent"))] if scope.has("orders.parent") else []
+    # Resting stops and targets (a bracket's legs among them) wait at the broker by design, known
+    # by their purpose: a parent alone excuses nothing (an entry naming one, or itself, still waits).
+    resting: list[sql.Composable] = []
     if scope.has("orders.purpose"):
         resting.append(sql.SQL("{} IS NOT TRUE").format(
             scope.is_one_of("orders.purpose", ("stop_loss", "take_profit"))))
-    elif scope.has("orders.order_type"):
-        # A layout without purposes (catalyst-2026-02) still names a stop by its type.
-        resting.append(sql.SQL("({} = ANY({}::text[])) IS NOT TRUE").format(
-            scope.exact("orders.order_type"), scope.param(list(v.STOP_ORDER_TYPES))))
+    else:
+        # Without purposes (catalyst-2026-02, or the column gone) a stop is known by its type, and
+        # a bracket's leg by naming a parent other than itself.
+        if scope.has("orders.order_type"):
+            resting.append(sql.SQL("({} = ANY({}::text[])) IS NOT TRUE").format(
+                scope.exact("orders.order_type"), scope.param(list(v.STOP_ORDER_TYPES))))
+        if scope.has("orders.parent"):
+            resting.append(sql.SQL("({} IS NULL OR {} = {})").format(
+                scope.col("orders.parent"), scope.col("orders.parent"), scope.col("orders.id")))
     since = first_known(scope, "orders.submitted_at", "orders.created_at")
     return sql.SQL(" AND ").join([
         scope.is_one_of("orders.status", v.PENDING_STATUSES), *resting,
@@ -150,8 +156,8 @@ def _stuck_finding(row: Row, case: str | None, ctx: Context) -> Finding:
 
 NO_STUCK_ORDERS = RowRule(
     "no_stuck_orders", "test_no_stuck_orders", "orders", ("STUCK_ORDER",), "WARNING", "orders",
-    "no top-level order waits on the broker (or was never sent) beyond the threshold; an order "
-    "with no time at all is stuck; bracket legs, stops and targets rest by design",
+    "no order waits on the broker (or was never sent) beyond the threshold; an order with no "
+    "time at all is stuck; stops and targets, a bracket's legs among them, rest by design",
     cases=v.PENDING_STATUSES, cases_about=", ".join(f"`{status}`" for status in v.PENDING_STATUSES),
     needs=("orders.status",),
     case_values={status: (("orders.status", status),) for status in v.PENDING_STATUSES},

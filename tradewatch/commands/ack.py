@@ -40,8 +40,10 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Find the finding in the report and write its acknowledgement."""
-    if not args.reason.strip():
-        print("tradewatch ack: --reason must say why", file=sys.stderr)
+    owner = getpass.getuser() if args.owner is None else args.owner.strip()
+    refused = _refused(args.reason.strip(), owner)
+    if refused:
+        print(f"tradewatch ack: {refused}", file=sys.stderr)
         return USAGE
     try:
         loaded = report.load(args.report)
@@ -58,7 +60,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"tradewatch ack: {args.report} holds no finding {text.shown(args.fingerprint, 40)}",
               file=sys.stderr)
         return 1
-    owner = args.owner or getpass.getuser()
     try:
         ack = acks.add(args.file, found[0], args.reason.strip(), owner, args.until)
     except (acks.AckError, OSError) as exc:
@@ -66,6 +67,19 @@ def run(args: argparse.Namespace) -> int:
         return 3
     print(f"acknowledged {ack.type} {ack.fingerprint} until {ack.until} in {args.file}")
     return 0
+
+
+def _refused(reason: str, owner: str) -> str | None:
+    """Why the reason or the owner cannot go into the file of known findings (None when both can)."""
+    for option, value in (("--reason", reason), ("--owner", owner)):
+        if not value:
+            return f"{option} must not be blank"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            # The shell passed bytes that are not UTF-8: the file could not hold them.
+            return f"{option} is not valid UTF-8 text"
+    return None
 
 
 def _found(loaded: report.Report, fingerprint: str) -> list[dict[str, Any]]:
