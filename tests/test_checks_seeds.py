@@ -167,6 +167,10 @@ CASES = [
     Case("purpose_null_history", failed={"test_orders.py::test_order_purpose_set": [
         found("ORDER_PURPOSE_MISSING", "WARNING", **_order_15(order_id=14, alpaca_order_id=_c(14)))]}),
     *(_stuck(status) for status in _PENDING_A),
+    # A leg that lost its purpose still rests by design (its type, its parent): only the purpose is missing.
+    Case("purpose_null_legs", failed={"test_orders.py::test_order_purpose_set": [
+        found("ORDER_PURPOSE_MISSING", "WARNING", order_id=leg, position_id=1, alpaca_order_id=_c(leg),
+              symbol="AAPL") for leg in (2, 3)]}),
     # A parent alone makes no bracket leg: an entry naming itself still waits.
     Case("stuck_with_a_parent", failed={"test_orders.py::test_no_stuck_orders[new]": [
         found("STUCK_ORDER", "WARNING", **_aapl_100())]}),

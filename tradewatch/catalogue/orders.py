@@ -111,25 +111,32 @@ ORDER_PURPOSE_SET = RowRule(
 
 def _stuck(scope: Scope, ctx: Context) -> sql.Composable:
     # Resting stops and targets (a bracket's legs among them) wait at the broker by design, known
-    # by their purpose: a parent alone excuses nothing (an entry naming one, or itself, still waits).
-    resting: list[sql.Composable] = []
+    # by their purpose: a parent alone excuses no order of known purpose (an entry naming one, or
+    # itself, still waits).
+    resting = _resting_without_purpose(scope)
     if scope.has("orders.purpose"):
-        resting.append(sql.SQL("{} IS NOT TRUE").format(
-            scope.is_one_of("orders.purpose", ("stop_loss", "take_profit"))))
-    else:
-        # Without purposes (catalyst-2026-02, or the column gone) a stop is known by its type, and
-        # a bracket's leg by naming a parent other than itself.
-        if scope.has("orders.order_type"):
-            resting.append(sql.SQL("({} = ANY({}::text[])) IS NOT TRUE").format(
-                scope.exact("orders.order_type"), scope.param(list(v.STOP_ORDER_TYPES))))
-        if scope.has("orders.parent"):
-            resting.append(sql.SQL("({} IS NULL OR {} = {})").format(
-                scope.col("orders.parent"), scope.col("orders.parent"), scope.col("orders.id")))
+        # A purpose NULL or unknown (order_purpose_set reports it) says nothing: the other signs do.
+        unsaid = sql.SQL("{} IS NOT TRUE").format(scope.is_one_of("orders.purpose"))
+        resting = sql.SQL("{} IS TRUE OR ({} AND ({}) IS TRUE)").format(
+            scope.is_one_of("orders.purpose", ("stop_loss", "take_profit")), unsaid, resting)
     since = first_known(scope, "orders.submitted_at", "orders.created_at")
     return sql.SQL(" AND ").join([
-        scope.is_one_of("orders.status", v.PENDING_STATUSES), *resting,
+        scope.is_one_of("orders.status", v.PENDING_STATUSES), sql.SQL("({}) IS NOT TRUE").format(resting),
         older_than(scope, ctx, since, cutoff(ctx, NO_STUCK_ORDERS.name, "stuck_order_minutes")),
     ])
+
+
+def _resting_without_purpose(scope: Scope) -> sql.Composable:
+    """Whether an order rests by design, told without its purpose: a stop by its type, a bracket's
+    leg by naming a parent other than itself (false where the layout has neither)."""
+    signs: list[sql.Composable] = []
+    if scope.has("orders.order_type"):
+        signs.append(sql.SQL("({} = ANY({}::text[]))").format(
+            scope.exact("orders.order_type"), scope.param(list(v.STOP_ORDER_TYPES))))
+    if scope.has("orders.parent"):
+        signs.append(sql.SQL("({} IS NOT NULL AND {} <> {})").format(
+            scope.col("orders.parent"), scope.col("orders.parent"), scope.col("orders.id")))
+    return sql.SQL(" OR ").join(signs) if signs else sql.SQL("false")
 
 
 def _stuck_finding(row: Row, case: str | None, ctx: Context) -> Finding:

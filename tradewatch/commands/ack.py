@@ -40,7 +40,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Find the finding in the report and write its acknowledgement."""
-    owner = getpass.getuser() if args.owner is None else args.owner.strip()
+    owner = (getpass.getuser() if args.owner is None else args.owner).strip()
     refused = _refused(args.reason.strip(), owner)
     if refused:
         print(f"tradewatch ack: {refused}", file=sys.stderr)
