@@ -27,7 +27,7 @@ HASHED_ARRAY = 9
 
 def hashable(values: list[str]) -> list[str]:
     """The values, repeated to the length the server looks up by hash (the same set of values)."""
-    return (values * -(-HASHED_ARRAY // len(values)))[:max(HASHED_ARRAY, len(values))] if values else values
+    return (values * HASHED_ARRAY)[:max(HASHED_ARRAY, len(values))]
 
 
 class Params:
